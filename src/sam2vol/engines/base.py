@@ -1,0 +1,173 @@
+"""The engine interface.
+
+An engine sees a prepared slice stack ``image[s, row, col]`` (float32 in
+[0, 1], display orientation, see :mod:`sam2vol.slicing`) and per-slice prompts
+in (row, col) pixel coordinates. It answers two questions:
+
+- :meth:`Engine.predict_slice`: the 2D mask on one prompted slice (instant
+  feedback for a click);
+- :meth:`Engine.propagate`: a generator yielding one :class:`SliceResult` per
+  slice as the objects are tracked through the stack.
+
+The base class does the shared work of propagation (direction handling, start
+slice, slice limit, validation); a subclass writes :meth:`Engine._track`,
+which walks one way from a start slice.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from sam2vol.errors import InputError
+from sam2vol.prompts import DIRECTIONS, Direction
+
+
+@dataclass
+class SlicePrompts:
+    """Everything prompted on one slice for one object, in (row, col) pixels.
+
+    Attributes:
+        points: (N, 2) int array of (row, col).
+        labels: (N,) bool array, True for positive clicks.
+        box: (row0, col0, row1, col1) inclusive, or None.
+        mask: (H, W) bool mask prompt, or None.
+        result: The engine's own 2D answer to these prompts (set by the
+            session after :meth:`Engine.predict_slice`); propagation keeps it.
+    """
+
+    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    box: tuple[int, int, int, int] | None = None
+    mask: np.ndarray | None = None
+    result: np.ndarray | None = None
+
+    def add_point(self, row: int, col: int, positive: bool) -> None:
+        self.points = np.vstack([self.points, [[row, col]]]).astype(np.int64)
+        self.labels = np.append(self.labels, bool(positive))
+
+    @property
+    def is_empty(self) -> bool:
+        return len(self.points) == 0 and self.box is None and self.mask is None
+
+
+# Prompts of one object: slice index -> prompts on that slice.
+ObjectPrompts = dict[int, SlicePrompts]
+
+
+@dataclass
+class SliceResult:
+    """One slice's output of propagation.
+
+    Attributes:
+        slice_index: Which slice.
+        masks: Object id -> (H, W) bool mask.
+        scores: Object id -> object presence score (higher = more likely
+            present; engine-specific scale, 0 threshold).
+    """
+
+    slice_index: int
+    masks: dict[int, np.ndarray]
+    scores: dict[int, float] = field(default_factory=dict)
+
+
+class Engine(ABC):
+    """Base class of segmentation engines."""
+
+    name: ClassVar[str] = "base"
+
+    def __init__(self) -> None:
+        self.image: np.ndarray | None = None
+        self.spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def set_image(self, image: np.ndarray, spacing_mm: tuple[float, float, float]) -> None:
+        """Load a prepared stack [s, row, col] in [0, 1] with its spacing (slice, row, col)."""
+        image = np.asarray(image, dtype=np.float32)
+        if image.ndim != 3:
+            raise ValueError(f"engine input must be [s, row, col], got shape {image.shape}")
+        self.image = image
+        self.spacing_mm = tuple(float(s) for s in spacing_mm)  # type: ignore[assignment]
+        self._on_image()
+
+    def _on_image(self) -> None:
+        """Hook: precompute per-volume state (e.g. features)."""
+
+    @property
+    def n_slices(self) -> int:
+        return 0 if self.image is None else self.image.shape[0]
+
+    @abstractmethod
+    def predict_slice(
+        self, slice_index: int, prompts: SlicePrompts, *, current: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The 2D bool mask that ``prompts`` ask for on ``slice_index``.
+
+        Args:
+            slice_index: The slice.
+            prompts: All prompts on that slice for one object.
+            current: The object's mask on that slice before this prompt (e.g.
+                from propagation), which clicks correct.
+        """
+
+    def propagate(
+        self,
+        objects: dict[int, ObjectPrompts],
+        *,
+        start: int | None = None,
+        direction: Direction = "both",
+        max_slices: int | None = None,
+        reset_between: bool = False,
+    ) -> Iterator[SliceResult]:
+        """Track the objects through the stack, yielding slices as they are done.
+
+        Args:
+            objects: Object id -> its prompts per slice. Each prompted slice
+                should carry its ``result`` (see :class:`SlicePrompts`).
+            start: Slice to start from; default the first prompted slice of
+                any object.
+            direction: ``forward`` (increasing slice index), ``backward``, or
+                ``both`` (forward, then backward from the start).
+            max_slices: At most this many slices each way beyond the start.
+            reset_between: With ``both``, forget the forward pass's memory
+                before the backward pass (Ma et al., Dong et al.); engines
+                without memory ignore it.
+
+        Yields:
+            A :class:`SliceResult` for the start slice, then each slice reached.
+        """
+        if self.image is None:
+            raise RuntimeError("call set_image() before propagate()")
+        if direction not in DIRECTIONS:
+            raise InputError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        objects = {oid: p for oid, p in objects.items() if any(not q.is_empty for q in p.values())}
+        if not objects:
+            raise InputError("nothing to propagate: add a prompt first")
+        prompted = sorted({s for p in objects.values() for s in p})
+        if start is None:
+            start = prompted[0]
+        if not 0 <= start < self.n_slices:
+            raise InputError(f"start slice {start} is outside 0..{self.n_slices - 1}")
+        if max_slices is not None and max_slices < 0:
+            raise InputError(f"max_slices must be >= 0, got {max_slices}")
+        passes = {"forward": [False], "backward": [True], "both": [False, True]}[direction]
+        for n, reverse in enumerate(passes):
+            reach = self.n_slices if max_slices is None else max_slices + 1
+            end = max(start - reach, -1) if reverse else min(start + reach, self.n_slices)
+            for result in self._track(objects, start, end, reverse, fresh=n > 0 and reset_between):
+                if n > 0 and result.slice_index == start:
+                    continue  # the start slice was yielded by the first pass
+                yield result
+
+    @abstractmethod
+    def _track(
+        self, objects: dict[int, ObjectPrompts], start: int, end: int, reverse: bool, fresh: bool
+    ) -> Iterator[SliceResult]:
+        """Walk from ``start`` towards ``end`` (exclusive), one slice at a time.
+
+        ``reverse`` walks to lower slice indices. ``fresh`` asks to forget the
+        memory of earlier passes. Must yield ``start`` first.
+        """

@@ -1,0 +1,410 @@
+"""The interactive session: one volume, its objects, their prompts and masks.
+
+All changes go through events (:mod:`sam2vol.prompts`), which are logged, so
+a session can be undone, redone, saved, and replayed to the same masks.
+
+Example:
+    >>> from sam2vol.io import read_volume
+    >>> from sam2vol.samples import sample_path
+    >>> session = Session(read_volume(sample_path("lung2")))
+    >>> session.add_point((130, 122, 20), object_id=1).shape
+    (224, 224)
+    >>> n = sum(1 for _ in session.propagate())
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sam2vol.engines import Engine, SlicePrompts, SliceResult, create_engine
+from sam2vol.errors import InputError
+from sam2vol.intensity import prepare_stack, resolve_preset
+from sam2vol.prompts import (
+    AddObject,
+    BoxPrompt,
+    ClearPrompts,
+    Direction,
+    Event,
+    MaskPrompt,
+    PointPrompt,
+    Propagate,
+    event_from_dict,
+    event_to_dict,
+)
+from sam2vol.slicing import Axis, SliceGeometry
+from sam2vol.volume import Volume
+
+# Distinct colours for new objects (RGB), cycled.
+PALETTE = (
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+)
+LOG_FORMAT = "sam2vol-prompt-log/1"
+
+
+@dataclass
+class SegObject:
+    """One object (label) being segmented."""
+
+    id: int
+    name: str
+    color: tuple[int, int, int]
+
+
+@dataclass
+class ObjectSummary:
+    """Size and extent of one object's current mask."""
+
+    id: int
+    name: str
+    voxels: int
+    volume_ml: float
+    first_slice: int | None
+    last_slice: int | None
+
+    @property
+    def n_slices(self) -> int:
+        return 0 if self.first_slice is None else self.last_slice - self.first_slice + 1
+
+
+@dataclass
+class _Step:
+    """What one event changed, so it can be undone."""
+
+    event: Event
+    prompts_before: dict[int, dict[int, SlicePrompts]]
+    objects_before: dict[int, SegObject]
+    mask_backup: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+
+
+class Session:
+    """An interactive segmentation of one volume.
+
+    Args:
+        volume: The image.
+        engine: An :class:`~sam2vol.engines.Engine` or an engine name.
+        axis: Slicing axis (``axial``, ``coronal``, ``sagittal``).
+        intensity: Intensity preset name (see :mod:`sam2vol.intensity`).
+        autosave: A JSON file the prompt log is rewritten to (atomically)
+            after every change, so a crash loses nothing.
+    """
+
+    def __init__(
+        self,
+        volume: Volume,
+        engine: Engine | str = "default",
+        *,
+        axis: Axis = "axial",
+        intensity: str = "auto",
+        autosave: str | Path | None = None,
+    ) -> None:
+        self.volume = volume
+        self.geometry = SliceGeometry.for_volume(volume, axis)
+        self.intensity = resolve_preset(intensity, volume.data).name
+        self.engine = create_engine(engine) if isinstance(engine, str) else engine
+        stack = self.geometry.to_stack(volume.data)
+        self.engine.set_image(prepare_stack(stack, self.intensity), self.geometry.stack_spacing_mm)
+        self.objects: dict[int, SegObject] = {}
+        self._prompts: dict[int, dict[int, SlicePrompts]] = {}
+        self._masks: dict[int, np.ndarray] = {}
+        self._done: list[_Step] = []
+        self._undone: list[Event] = []
+        self.autosave = Path(autosave) if autosave else None
+
+    # ----- objects -------------------------------------------------------------------------
+    def add_object(self, name: str | None = None, color=None, *, object_id: int | None = None):
+        """Add an object; returns its id."""
+        oid = object_id if object_id is not None else max(self.objects, default=0) + 1
+        if oid in self.objects:
+            raise InputError(f"object {oid} already exists")
+        color = tuple(color) if color else PALETTE[(oid - 1) % len(PALETTE)]
+        self._record(AddObject(oid, name or f"object {oid}", color))
+        return oid
+
+    def _ensure_object(self, object_id: int) -> None:
+        if object_id < 1:
+            raise InputError(f"object ids start at 1, got {object_id}")
+        if object_id not in self.objects:
+            self.add_object(object_id=object_id)
+
+    # ----- prompts -------------------------------------------------------------------------
+    def add_point(self, voxel, *, positive: bool = True, object_id: int = 1) -> np.ndarray:
+        """Click at voxel (i, j, k); returns the updated 2D mask of that slice."""
+        voxel = tuple(int(v) for v in voxel)
+        self.geometry.check_voxel(voxel)
+        self._ensure_object(object_id)
+        self._record(PointPrompt(object_id, voxel, bool(positive)))
+        return self._masks[object_id][self.geometry.voxel_to_slice(voxel)[0]]
+
+    def add_box(self, corner_a, corner_b, *, object_id: int = 1) -> np.ndarray:
+        """Box between two opposite corner voxels on one slice; returns that slice's mask."""
+        a, b = tuple(int(v) for v in corner_a), tuple(int(v) for v in corner_b)
+        self.geometry.check_voxel(a)
+        self.geometry.check_voxel(b)
+        if a[self.geometry.slice_axis] != b[self.geometry.slice_axis]:
+            raise InputError(f"box corners {a} and {b} must lie on one {self.geometry.axis} slice")
+        self._ensure_object(object_id)
+        self._record(BoxPrompt(object_id, a, b))
+        return self._masks[object_id][a[self.geometry.slice_axis]]
+
+    def add_mask(self, mask_slice: np.ndarray, slice_index: int, *, object_id: int = 1):
+        """A 2D mask on a slice, in the file's index order (``data.take(s, axis)``)."""
+        self.geometry.check_slice(slice_index)
+        mask_slice = np.asarray(mask_slice, dtype=bool)
+        self.geometry.plane_to_slice(mask_slice)  # shape check
+        if not mask_slice.any():
+            raise InputError(f"mask prompt on slice {slice_index} is empty")
+        self._ensure_object(object_id)
+        axis = self.geometry.slice_axis
+        self._record(MaskPrompt.from_array(object_id, axis, slice_index, mask_slice))
+        return self._masks[object_id][slice_index]
+
+    def clear(self, object_id: int | None = None, slice_index: int | None = None) -> None:
+        """Remove prompts and masks: of one object (on one slice), or of all objects."""
+        if object_id is not None and object_id not in self.objects:
+            raise InputError(f"no object {object_id}")
+        self._record(ClearPrompts(object_id, slice_index))
+
+    def reset(self) -> None:
+        """Clear every prompt and mask (objects stay)."""
+        self.clear()
+
+    def propagate(
+        self,
+        start: int | None = None,
+        direction: Direction = "both",
+        *,
+        max_slices: int | None = None,
+        object_ids: tuple[int, ...] | None = None,
+    ) -> Iterator[SliceResult]:
+        """Propagate the prompted objects; a generator yielding each slice as it is done."""
+        event = Propagate(start, direction, max_slices, tuple(object_ids) if object_ids else None)
+        step = self._begin(event)
+        yield from self._run_propagation(event, step)
+
+    def run(self, event: Event) -> None:
+        """Apply any event (e.g. from a log), running propagation to the end."""
+        if isinstance(event, Propagate):
+            for _ in self._run_propagation(event, self._begin(event)):
+                pass
+        else:
+            self._record(event)
+
+    # ----- undo / redo -----------------------------------------------------------------------
+    def undo(self) -> Event | None:
+        """Undo the last change; returns its event (None if nothing to undo)."""
+        if not self._done:
+            return None
+        step = self._done.pop()
+        self._prompts, self.objects = step.prompts_before, step.objects_before
+        for oid in list(self._masks):
+            if oid not in self.objects:
+                del self._masks[oid]
+        for (oid, s), before in step.mask_backup.items():
+            self._masks[oid][s] = before
+        self._undone.append(step.event)
+        self._autosave()
+        return step.event
+
+    def redo(self) -> Event | None:
+        """Redo the last undone change."""
+        if not self._undone:
+            return None
+        event = self._undone.pop()
+        undone = self._undone
+        self.run(event)
+        self._undone = undone
+        return event
+
+    # ----- state -----------------------------------------------------------------------------
+    @property
+    def events(self) -> list[Event]:
+        """The log: every change in order (undone ones excluded)."""
+        return [step.event for step in self._done]
+
+    def prompts(self, object_id: int) -> dict[int, SlicePrompts]:
+        return self._prompts.get(object_id, {})
+
+    def slice_mask(self, object_id: int, slice_index: int) -> np.ndarray:
+        """2D mask of an object on a slice, in display orientation (row, col)."""
+        return self._masks[object_id][slice_index]
+
+    def mask_stack(self, object_id: int) -> np.ndarray:
+        """Object mask as a slice stack [s, row, col]."""
+        return self._masks[object_id]
+
+    def mask(self, object_id: int = 1) -> np.ndarray:
+        """Object mask as a bool array [i, j, k] on the volume's grid."""
+        if object_id not in self._masks:
+            raise InputError(f"no object {object_id}")
+        return self.geometry.from_stack(self._masks[object_id])
+
+    def label_map(self) -> Volume:
+        """All objects as one label volume (value = object id; later ids win overlaps)."""
+        dtype = np.uint16 if max(self.objects, default=0) > 255 else np.uint8
+        stack = np.zeros(self._stack_shape, dtype=dtype)
+        for oid in sorted(self._masks):
+            stack[self._masks[oid]] = oid
+        return self.volume.with_data(self.geometry.from_stack(stack))
+
+    def summary(self, object_id: int = 1) -> ObjectSummary:
+        masks = self._masks[object_id]
+        covered = np.flatnonzero(masks.any(axis=(1, 2)))
+        voxels = int(masks.sum())
+        return ObjectSummary(
+            object_id,
+            self.objects[object_id].name,
+            voxels,
+            voxels * self.volume.voxel_volume_ml,
+            int(covered[0]) if covered.size else None,
+            int(covered[-1]) if covered.size else None,
+        )
+
+    # ----- logs ------------------------------------------------------------------------------
+    def log_dict(self) -> dict:
+        return {
+            "format": LOG_FORMAT,
+            "source": self.volume.source,
+            "shape": list(self.volume.shape),
+            "axis": self.geometry.axis,
+            "intensity": self.intensity,
+            "engine": self.engine.name,
+            "events": [event_to_dict(e) for e in self.events],
+        }
+
+    def save_log(self, path: str | Path) -> Path:
+        """Write the prompt log as JSON, atomically."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(self.log_dict(), indent=1))
+        os.replace(tmp, path)
+        return path
+
+    def replay(self, events: list[Event] | str | Path) -> None:
+        """Apply logged events (a list, or a log file written by :meth:`save_log`)."""
+        if not isinstance(events, list):
+            events = read_log(events)
+        for event in events:
+            self.run(event)
+
+    # ----- internals -------------------------------------------------------------------------
+    @property
+    def _stack_shape(self) -> tuple[int, int, int]:
+        return (self.geometry.n_slices, *self.geometry.slice_shape)
+
+    def _begin(self, event: Event) -> _Step:
+        step = _Step(event, copy.deepcopy(self._prompts), copy.deepcopy(self.objects))
+        self._done.append(step)
+        self._undone.clear()
+        return step
+
+    def _set_slice(self, step: _Step, oid: int, s: int, mask: np.ndarray) -> None:
+        key = (oid, s)
+        if key not in step.mask_backup:
+            step.mask_backup[key] = self._masks[oid][s].copy()
+        self._masks[oid][s] = mask
+
+    def _record(self, event: Event) -> None:
+        step = self._begin(event)
+        try:
+            self._apply(event, step)
+        except Exception:
+            self.undo()
+            self._undone.pop()
+            raise
+        self._autosave()
+
+    def _apply(self, event: Event, step: _Step) -> None:
+        if isinstance(event, AddObject):
+            self.objects[event.object_id] = SegObject(event.object_id, event.name, event.color)
+            self._masks.setdefault(event.object_id, np.zeros(self._stack_shape, dtype=bool))
+            self._prompts.setdefault(event.object_id, {})
+        elif isinstance(event, ClearPrompts):
+            oids = list(self.objects) if event.object_id is None else [event.object_id]
+            for oid in oids:
+                slices = range(self.geometry.n_slices)
+                if event.slice_index is not None:
+                    slices = [event.slice_index]
+                for s in slices:
+                    self._prompts[oid].pop(s, None)
+                    if self._masks[oid][s].any():
+                        self._set_slice(step, oid, s, np.zeros(self.geometry.slice_shape, bool))
+        else:
+            self._apply_prompt(event, step)
+
+    def _apply_prompt(self, event: Event, step: _Step) -> None:
+        g = self.geometry
+        oid = event.object_id
+        if oid not in self.objects:
+            raise InputError(f"prompt for object {oid}, which does not exist")
+        if isinstance(event, PointPrompt):
+            s, row, col = g.voxel_to_slice(event.voxel)
+            prompts = self._prompts[oid].setdefault(s, SlicePrompts())
+            prompts.add_point(row, col, event.positive)
+        elif isinstance(event, BoxPrompt):
+            s, r0, c0 = g.voxel_to_slice(event.corner_a)
+            _, r1, c1 = g.voxel_to_slice(event.corner_b)
+            prompts = self._prompts[oid].setdefault(s, SlicePrompts())
+            prompts.box = (min(r0, r1), min(c0, c1), max(r0, r1), max(c0, c1))
+        elif isinstance(event, MaskPrompt):
+            if event.array_axis != g.slice_axis:
+                raise InputError(
+                    f"mask prompt lies across array axis {event.array_axis}, but this session "
+                    f"slices along axis {g.slice_axis} ({g.axis})"
+                )
+            s = event.index
+            g.check_slice(s)
+            prompts = self._prompts[oid].setdefault(s, SlicePrompts())
+            prompts.mask = np.ascontiguousarray(g.plane_to_slice(event.to_array()))
+        else:
+            raise TypeError(f"not a prompt: {event!r}")
+        result = self.engine.predict_slice(s, prompts, current=self._masks[oid][s].copy())
+        prompts.result = np.asarray(result, dtype=bool)
+        self._set_slice(step, oid, s, prompts.result)
+
+    def _run_propagation(self, event: Propagate, step: _Step) -> Iterator[SliceResult]:
+        oids = event.object_ids or tuple(self.objects)
+        objects = {oid: self._prompts[oid] for oid in oids if self._prompts.get(oid)}
+        if not objects:
+            self._done.pop()
+            raise InputError("nothing to propagate: add a prompt first")
+        self._autosave()
+        for result in self.engine.propagate(
+            objects, start=event.start, direction=event.direction, max_slices=event.max_slices
+        ):
+            for oid, mask in result.masks.items():
+                self._set_slice(step, oid, result.slice_index, np.asarray(mask, dtype=bool))
+            yield result
+
+    def _autosave(self) -> None:
+        if self.autosave is not None:
+            self.save_log(self.autosave)
+
+
+def read_log(path: str | Path) -> list[Event]:
+    """Events of a prompt log file (see :meth:`Session.save_log`)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read prompt log ({exc})") from exc
+    if isinstance(data, list):
+        events = data
+    elif isinstance(data, dict) and isinstance(data.get("events"), list):
+        events = data["events"]
+    else:
+        raise InputError(f"{path}: expected a prompt log with an 'events' list")
+    return [event_from_dict(e) for e in events]
