@@ -36,20 +36,30 @@ def segment(
     log: Annotated[Path | None, typer.Option(help="Write the prompt log here (JSON).")] = None,
 ) -> None:
     """Segment one object from prompts on a slice and write the 3D mask."""
+    import numpy as np
+
     from sam2vol.cli.options import parse_ints, parse_point, parse_spacing
     from sam2vol.cli.progress import consume
     from sam2vol.engines import create_engine
     from sam2vol.errors import InputError
-    from sam2vol.io import read_label, read_volume, write_mask
+    from sam2vol.io import check_writable, read_label, read_volume, write_mask
     from sam2vol.prompts import Propagate
     from sam2vol.session import Session, read_log
+    from sam2vol.slicing import SliceGeometry
 
     given = [x for x in (point, box, mask_on_slice, prompts) if x]
     if len(given) != 1:
-        raise InputError(
-            "give exactly one of --point (repeatable), --box, --mask-on-slice, --prompts"
-        )
+        raise InputError("give one of --point (repeatable), --box, --mask-on-slice, --prompts")
+    check_writable(out)
     image = read_volume(volume, channel=channel, spacing_mm=parse_spacing(spacing))
+    geometry = SliceGeometry.for_volume(image, axis)  # type: ignore[arg-type]
+    # Parse and check every prompt before the (possibly slow) engine starts.
+    clicks = [parse_point(text) for text in point or []]
+    for voxel, _ in clicks:
+        geometry.check_voxel(voxel)
+    corners = parse_ints(box, 6, "--box") if box else None
+    events = read_log(prompts) if prompts else None
+    prompt_mask = read_label(mask_on_slice, like=image).data > 0 if mask_on_slice else None
     options = {}
     if engine == "sam2":
         if checkpoint is None:
@@ -58,24 +68,18 @@ def segment(
     elif checkpoint or config:
         raise InputError(f"--checkpoint/--config are for --engine sam2, not {engine!r}")
     session = Session(image, create_engine(engine, **options), axis=axis, intensity=intensity)
-    if prompts:
-        session.replay(read_log(prompts))
-        if not any(isinstance(e, Propagate) for e in session.events):
-            consume(session.propagate(direction=direction), session.geometry.n_slices)
-    else:
-        if point:
-            for text in point:
-                voxel, positive = parse_point(text)
-                session.add_point(voxel, positive=positive)
-        elif box:
-            corners = parse_ints(box, 6, "--box")
-            session.add_box(corners[:3], corners[3:])
-        else:
-            prompt_mask = read_label(mask_on_slice, like=image).data > 0
-            stack = session.geometry.to_stack(prompt_mask)
-            for s in sorted(set(map(int, stack.any(axis=(1, 2)).nonzero()[0]))):
-                session.add_mask(prompt_mask.take(s, axis=session.geometry.slice_axis), s)
-        consume(session.propagate(direction=direction), session.geometry.n_slices)  # type: ignore[arg-type]
+    for voxel, positive in clicks:
+        session.add_point(voxel, positive=positive)
+    if corners:
+        session.add_box(corners[:3], corners[3:])
+    if prompt_mask is not None:
+        stack = geometry.to_stack(prompt_mask)
+        for s in np.flatnonzero(stack.any(axis=(1, 2))):
+            session.add_mask(prompt_mask.take(int(s), axis=geometry.slice_axis), int(s))
+    if events is not None:
+        session.replay(events)
+    if not any(isinstance(e, Propagate) for e in session.events):
+        consume(session.propagate(direction=direction), geometry.n_slices)  # type: ignore[arg-type]
     write_mask(session.label_map().data, image, out)
     if log:
         session.save_log(log)

@@ -16,18 +16,25 @@ from sam2vol.volume import Volume
 WRITABLE = (*NIFTI_SUFFIXES, ".nrrd", ".mha")
 
 
+def check_writable(path: str | Path) -> Path:
+    """Fail early, before any work, if ``path`` cannot be written as a volume."""
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix not in WRITABLE:
+        raise InputError(f"{path}: cannot write {suffix!r}; use .nii.gz, .nii, .nrrd or .mha")
+    if not path.parent.is_dir():
+        raise InputError(f"{path}: folder {path.parent} does not exist")
+    return path
+
+
 def write_volume(volume: Volume, path: str | Path) -> Path:
     """Write ``volume`` to NIfTI (.nii/.nii.gz), NRRD or MHA, atomically.
 
     The file is first written beside the target under a temporary name, then
     renamed over it, so a crash never leaves a half-written file.
     """
-    path = Path(path)
+    path = check_writable(path)
     suffix = _suffix(path)
-    if suffix not in WRITABLE:
-        raise InputError(f"{path}: cannot write {suffix!r}; use .nii.gz, .nii, .nrrd or .mha")
-    if not path.parent.exists():
-        raise InputError(f"{path}: folder {path.parent} does not exist")
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
     try:
         if suffix in NIFTI_SUFFIXES:
