@@ -16,7 +16,7 @@ def deepest_pixel(
     Example:
         >>> m = np.zeros((5, 5), bool); m[1:4, 1:4] = True
         >>> deepest_pixel(m)
-        (2, 3)
+        (2, 2)
     """
     import edt
 
