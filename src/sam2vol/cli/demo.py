@@ -50,11 +50,11 @@ def demo(
     log_path = session.save_log(out / f"{sample}_prompts.json")
     result = evaluate(mask, label.data > 0, spacing_mm=image.spacing_mm, slice_axis=g.slice_axis)
     shown = [int(x) for x in np.flatnonzero(areas | session.mask_stack(1).any(axis=(1, 2)))]
-    step = max(1, len(shown) // 8)
+    picks = np.unique(np.linspace(0, len(shown) - 1, min(8, len(shown))).round().astype(int))
     png = save_overlay_grid(
         session.engine.image,
         [(truth, (0, 200, 0)), (session.mask_stack(1), (230, 25, 75))],
-        shown[::step][:8],
+        [shown[i] for i in picks],
         out / f"{sample}_overlay.png",
     )
     info = session.summary(1)

@@ -32,7 +32,8 @@ class SlicePrompts:
     """Everything prompted on one slice for one object, in (row, col) pixels.
 
     Attributes:
-        points: (N, 2) int array of (row, col).
+        points: (N, 2) int array of (row, col), in click order (order matters:
+            each click corrects the mask left by the ones before).
         labels: (N,) bool array, True for positive clicks.
         box: (row0, col0, row1, col1) inclusive, or None.
         mask: (H, W) bool mask prompt, or None.
@@ -65,7 +66,9 @@ class SliceResult:
 
     Attributes:
         slice_index: Which slice.
-        masks: Object id -> (H, W) bool mask.
+        masks: Object id -> (H, W) bool mask. An object left out means "no
+            change on this slice"; engines yield every tracked object on every
+            slice they pass, so stale masks get cleared.
         scores: Object id -> object presence score (higher = more likely
             present; engine-specific scale, 0 threshold).
     """
@@ -89,6 +92,8 @@ class Engine(ABC):
         image = np.asarray(image, dtype=np.float32)
         if image.ndim != 3:
             raise ValueError(f"engine input must be [s, row, col], got shape {image.shape}")
+        if len(spacing_mm) != 3 or min(spacing_mm) <= 0:
+            raise ValueError(f"spacing_mm must be three positive numbers, got {spacing_mm}")
         self.image = image
         self.spacing_mm = tuple(float(s) for s in spacing_mm)  # type: ignore[assignment]
         self._on_image()
@@ -109,8 +114,8 @@ class Engine(ABC):
         Args:
             slice_index: The slice.
             prompts: All prompts on that slice for one object.
-            current: The object's mask on that slice before this prompt (e.g.
-                from propagation), which clicks correct.
+            current: The object's mask on that slice before this prompt (from
+                propagation or earlier clicks), which clicks correct.
         """
 
     def propagate(
@@ -169,5 +174,7 @@ class Engine(ABC):
         """Walk from ``start`` towards ``end`` (exclusive), one slice at a time.
 
         ``reverse`` walks to lower slice indices. ``fresh`` asks to forget the
-        memory of earlier passes. Must yield ``start`` first.
+        memory of earlier passes. Must yield ``start`` first, then every slice
+        up to ``end``, each with a mask for every object in ``objects`` (also
+        objects not prompted at ``start``).
         """
