@@ -114,13 +114,17 @@ class ClearPrompts(_Record):
 
 @dataclass(frozen=True)
 class Propagate(_Record):
-    """Propagate every object with prompts from ``start`` (default: its prompted slice)."""
+    """Propagate every object with prompts from ``start`` (default: its prompted slice).
+
+    ``reset_between`` forgets the forward pass's memory before the backward one.
+    """
 
     kind: ClassVar[str] = "propagate"
     start: int | None = None
     direction: Direction = "both"
     max_slices: int | None = None
     object_ids: tuple[int, ...] | None = None
+    reset_between: bool = False
 
 
 @dataclass(frozen=True)

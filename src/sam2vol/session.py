@@ -189,9 +189,15 @@ class Session:
         *,
         max_slices: int | None = None,
         object_ids: tuple[int, ...] | None = None,
+        reset_between: bool = False,
     ) -> Iterator[SliceResult]:
-        """Propagate the prompted objects; a generator yielding each slice as it is done."""
-        event = Propagate(start, direction, max_slices, tuple(object_ids) if object_ids else None)
+        """Propagate the prompted objects; a generator yielding each slice as it is done.
+
+        ``reset_between`` (with ``both``) forgets the forward pass's memory before
+        the backward pass.
+        """
+        oids = tuple(object_ids) if object_ids else None
+        event = Propagate(start, direction, max_slices, oids, bool(reset_between))
         step = self._begin(event)
         yield from self._run_propagation(event, step)
 
@@ -383,7 +389,11 @@ class Session:
             raise InputError("nothing to propagate: add a prompt first")
         self._autosave()
         for result in self.engine.propagate(
-            objects, start=event.start, direction=event.direction, max_slices=event.max_slices
+            objects,
+            start=event.start,
+            direction=event.direction,
+            max_slices=event.max_slices,
+            reset_between=event.reset_between,
         ):
             for oid, mask in result.masks.items():
                 self._set_slice(step, oid, result.slice_index, np.asarray(mask, dtype=bool))
