@@ -1,0 +1,114 @@
+// Talking to the sam2vol server: JSON calls, images, downloads, job progress.
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function failure(response) {
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const body = await response.json();
+    if (body && body.detail) message = String(body.detail);
+  } catch (_) { /* not JSON */ }
+  return new ApiError(response.status, message);
+}
+
+async function call(method, path, body, headers = {}) {
+  const init = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    if (body instanceof Blob) {
+      init.body = body;
+      init.headers["Content-Type"] = "application/octet-stream";
+    } else {
+      init.body = JSON.stringify(body);
+      init.headers["Content-Type"] = "application/json";
+    }
+  }
+  let response;
+  try {
+    response = await fetch(`api/${path}`, init);
+  } catch (err) {
+    throw new ApiError(0, "the server cannot be reached; is `sam2vol serve` still running?");
+  }
+  if (!response.ok) throw await failure(response);
+  return response;
+}
+
+export const api = {
+  get: async (path) => (await call("GET", path)).json(),
+  post: async (path, body = {}) => (await call("POST", path, body)).json(),
+  put: async (path, blob) => (await call("PUT", path, blob)).json(),
+
+  /** Fetch a file and hand it to the browser as a download. */
+  async download(path, fallbackName) {
+    const response = await call("GET", path);
+    const blob = await response.blob();
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const match = /filename="?([^";]+)"?/.exec(disposition);
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = match ? match[1] : fallbackName;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    return link.download;
+  },
+};
+
+/** Load an image (URL or data URL), resolved once decoded. */
+export async function loadImage(src) {
+  const image = new Image();
+  image.src = src;
+  try {
+    await image.decode();
+  } catch (_) {
+    // decode() fails for error responses; find out why for the banner.
+    const response = await fetch(src);
+    if (!response.ok) throw await failure(response);
+    throw new ApiError(0, "could not decode an image from the server");
+  }
+  return image;
+}
+
+/**
+ * Follow a session's running job over server-sent events; `onEvent` gets each
+ * progress snapshot. Resolves with the final snapshot. Falls back to polling
+ * if the event stream breaks.
+ */
+export function followJob(sid, onEvent) {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (snap) => {
+      if (done) return;
+      done = true;
+      resolve(snap);
+    };
+    const poll = async () => {
+      while (!done) {
+        try {
+          const { job } = await api.get(`sessions/${sid}/job?wait=2`);
+          if (!job) return finish(null);
+          onEvent(job);
+          if (job.state !== "running") return finish(job);
+        } catch (err) {
+          return finish({ state: "failed", error: err.message });
+        }
+      }
+    };
+    const source = new EventSource(`api/sessions/${sid}/events`);
+    source.onmessage = (message) => {
+      const snap = JSON.parse(message.data);
+      if (!snap.kind) { source.close(); return finish(null); }
+      onEvent(snap);
+      if (snap.state !== "running") { source.close(); finish(snap); }
+    };
+    source.onerror = () => {
+      source.close();
+      if (!done) poll();
+    };
+  });
+}

@@ -1,0 +1,695 @@
+// The annotation page: loading volumes, views and slices, prompts, propagation progress,
+// objects, undo/redo, export and keyboard shortcuts. State lives on the server; this
+// keeps what is on screen.
+
+import { api, followJob, loadImage } from "./api.js";
+import { SliceViewer } from "./viewer.js";
+
+const $ = (id) => document.getElementById(id);
+const IMAGE_CACHE_MAX = 600;
+const PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#0082c8", "#f58230", "#911eb4", "#46f0f0", "#f032e6"];
+const WINDOW_LABELS = {
+  "ct-lung": "CT lung (W1500 L−600)",
+  "ct-abdomen": "CT abdomen (W400 L40)",
+  "ct-bone": "CT bone (W1800 L400)",
+  "ct-brain": "CT brain (W80 L40)",
+  "ct-liver": "CT liver (W150 L30)",
+  "ct-he2024": "CT wide (−1000…1000)",
+  "mr-percentile": "MR auto-contrast",
+};
+
+/** Everything the page holds; exposed as window.sam2volApp for tests and benchmarks. */
+const app = {
+  info: null,
+  sid: null,
+  state: null,
+  initialized: false,
+  view: "axial",
+  slices: {},
+  window: null,
+  active: 1,
+  coverage: new Map(),
+  maskGen: 0,
+  queue: Promise.resolve(),
+  jobRunning: false,
+  lastJob: null,
+  progressEvents: 0,
+  reached: [],
+  lastPropagationMs: null,
+  changes: 0,
+  clicks: [],
+  drawn: null,
+  pixelToClient: (row, col) => viewer.pixelToClient(row, col),
+};
+window.sam2volApp = app;
+
+const images = new Map();
+const overlays = new Map();
+let renderToken = 0;
+
+const viewer = new SliceViewer($("canvas"), {
+  onPoint: (row, col, positive, t0) => onPoint(row, col, positive, t0),
+  onBox: (r0, c0, r1, c1, t0) => onBox(r0, c0, r1, c1, t0),
+  onScroll: (step) => goto(currentSlice() + step),
+  onHover: (pixel) => showHover(pixel),
+});
+
+// ----- messages ---------------------------------------------------------------------------------
+let bannerTimer = null;
+function showBanner(text, kind = "error") {
+  $("banner-text").textContent = text;
+  $("banner").className = kind === "error" ? "" : "info";
+  $("banner").hidden = false;
+  clearTimeout(bannerTimer);
+  bannerTimer = setTimeout(() => { $("banner").hidden = true; }, kind === "error" ? 12000 : 6000);
+}
+const report = (err) => showBanner(err && err.message ? err.message : String(err));
+$("banner-close").onclick = () => { $("banner").hidden = true; };
+
+// ----- state ------------------------------------------------------------------------------------
+const ready = () => app.state && app.state.status === "ready";
+const viewInfo = (name) => (app.state ? app.state.views.find((v) => v.name === name) : null);
+const working = () => (app.state ? app.state.axis : "axial");
+const currentSlice = () => app.slices[app.view] ?? 0;
+
+function setBodyState() {
+  let s = "empty";
+  if (app.state) {
+    if (app.state.status === "failed") s = "failed";
+    else if (app.state.status === "loading") s = "loading";
+    else s = app.jobRunning ? "busy" : "ready";
+  }
+  document.body.dataset.state = s;
+  const disabled = s !== "ready";
+  const empty = disabled || !app.state.objects.length;
+  for (const id of ["propagate", "add-object", "export-log"]) $(id).disabled = disabled;
+  for (const id of ["clear-slice", "clear-object", "export", "save"]) $(id).disabled = empty;
+  $("undo").disabled = disabled || !app.state.can_undo;
+  $("redo").disabled = disabled || !app.state.can_redo;
+}
+
+function applyState(state) {
+  app.state = state;
+  app.coverage = new Map(state.objects.map((o) => [o.id, new Set(o.covered)]));
+  if (state.status === "ready" && !app.initialized) initViews();
+  if (state.objects.length && !state.objects.some((o) => o.id === app.active)) {
+    app.active = state.objects[0].id;
+  }
+  const shape = state.shape.length ? ` · ${state.shape.join("×")} · ${state.spacing_mm.join("×")} mm · ${state.orientation}` : "";
+  $("source").textContent = `${state.source}${shape} · engine ${state.engine} · segmenting along ${state.axis}`;
+  if (state.notice && state.notice !== app.lastNotice) {
+    app.lastNotice = state.notice;
+    showBanner(state.notice, "info");
+  }
+  if (state.status === "failed" && state.error) showBanner(state.error);
+  renderObjects();
+  renderTabs();
+  setBodyState();
+  drawStrip();
+}
+
+function initViews() {
+  const st = app.state;
+  app.initialized = true;
+  for (const v of st.views) app.slices[v.name] = Math.floor(v.n_slices / 2);
+  const prompted = st.prompts.map((p) => p.slice);
+  if (prompted.length) app.slices[st.axis] = Math.min(...prompted);
+  app.view = st.axis;
+  const select = $("window-select");
+  select.replaceChildren(...st.windows.map((w) => new Option(WINDOW_LABELS[w] || w, w)));
+  app.window = st.default_window;
+  select.value = app.window;
+  nextColor();
+  updateSliceBar();
+}
+
+// ----- drawing ----------------------------------------------------------------------------------
+function imageUrl(view, s) {
+  return `api/sessions/${app.sid}/image/${view}/${s}.png?window=${encodeURIComponent(app.window)}`;
+}
+
+function cachedImage(url) {
+  if (!images.has(url)) {
+    const promise = loadImage(url);
+    promise.catch(() => images.delete(url));
+    images.set(url, promise);
+    if (images.size > IMAGE_CACHE_MAX) images.delete(images.keys().next().value);
+  }
+  return images.get(url);
+}
+
+function overlayImage(view, s) {
+  const key = `${view}/${s}`;
+  const hit = overlays.get(key);
+  if (hit && hit.gen === app.maskGen) return hit.promise;
+  const promise = loadImage(`api/sessions/${app.sid}/overlay/${view}/${s}.png?g=${app.maskGen}`);
+  overlays.set(key, { gen: app.maskGen, promise });
+  promise.catch(() => overlays.delete(key));
+  return promise;
+}
+
+async function render() {
+  if (!ready()) return;
+  const token = ++renderToken;
+  const view = app.view;
+  const s = currentSlice();
+  const gen = app.maskGen;
+  const info = viewInfo(view);
+  try {
+    const [image, overlay] = await Promise.all([
+      cachedImage(imageUrl(view, s)),
+      app.state.objects.length ? overlayImage(view, s).catch(() => null) : null,
+    ]);
+    if (token !== renderToken) return;
+    viewer.setView(info);
+    viewer.image = image;
+    viewer.overlay = overlay;
+    viewer.marks = marksFor(view, s);
+    viewer.line = lineFor(view);
+    viewer.caption = `${view} ${s} / ${info.n_slices - 1}${view === working() ? "" : ` · ${working()} slice ${app.slices[working()]} dashed`}`;
+    viewer.draw();
+    app.drawn = { view, slice: s, gen };
+  } catch (err) {
+    if (token === renderToken) report(err);
+  }
+  prefetch(view, s);
+}
+
+function prefetch(view, s) {
+  const n = viewInfo(view).n_slices;
+  for (const d of [1, -1, 2, -2]) {
+    if (s + d >= 0 && s + d < n) cachedImage(imageUrl(view, s + d)).catch(() => {});
+  }
+}
+
+function colorOf(id) {
+  const obj = app.state.objects.find((o) => o.id === id);
+  return obj ? obj.color : "#ffffff";
+}
+
+function marksFor(view, s) {
+  if (view !== working()) return [];
+  return app.state.prompts
+    .filter((p) => p.slice === s)
+    .map((p) => ({ points: p.points, box: p.box, color: colorOf(p.object_id) }));
+}
+
+function lineFor(view) {
+  const info = viewInfo(view);
+  if (!info || !info.line) return null;
+  const n = viewInfo(working()).n_slices;
+  const s = app.slices[working()] ?? 0;
+  return { kind: info.line, index: info.line_flipped ? n - 1 - s : s };
+}
+
+function drawStrip() {
+  const canvas = $("strip");
+  const ctx = canvas.getContext("2d");
+  const dpr = window.devicePixelRatio || 1;
+  const W = canvas.clientWidth;
+  const H = canvas.clientHeight;
+  canvas.width = Math.round(W * dpr);
+  canvas.height = Math.round(H * dpr);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, W, H);
+  if (!ready()) return;
+  const n = viewInfo(working()).n_slices;
+  const w = W / n;
+  const objects = app.state.objects;
+  const band = (H - 6) / Math.max(1, objects.length);
+  objects.forEach((obj, k) => {
+    ctx.fillStyle = obj.color;
+    for (const s of app.coverage.get(obj.id) || []) ctx.fillRect(s * w, 6 + k * band, Math.max(1, w - 0.5), band);
+  });
+  ctx.fillStyle = "#ffffff";
+  for (const p of app.state.prompts) ctx.fillRect(p.slice * w, 0, Math.max(2, w - 0.5), 5);
+  const s = app.slices[working()] ?? 0;
+  ctx.strokeStyle = "#ffd60a";
+  ctx.lineWidth = 2;
+  ctx.strokeRect(s * w + 1, 1, Math.max(2, w - 2), H - 2);
+}
+
+function renderTabs() {
+  for (const b of document.querySelectorAll("#view-tabs button")) {
+    b.setAttribute("aria-pressed", String(b.dataset.view === app.view));
+    b.classList.toggle("working", b.dataset.view === working());
+  }
+  $("view-hint").textContent = !app.state || app.view === working()
+    ? ""
+    : `prompts go on ${working()} slices; click here to go there`;
+}
+
+function renderObjects() {
+  const list = $("object-list");
+  list.replaceChildren();
+  for (const obj of app.state.objects) {
+    const li = document.createElement("li");
+    li.dataset.id = obj.id;
+    li.classList.toggle("active", obj.id === app.active);
+    const radio = document.createElement("input");
+    radio.type = "radio";
+    radio.name = "active-object";
+    radio.checked = obj.id === app.active;
+    radio.setAttribute("aria-label", `make ${obj.name} active`);
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = obj.color;
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = obj.name;
+    const clear = document.createElement("button");
+    clear.type = "button";
+    clear.textContent = "clear";
+    clear.title = `Clear ${obj.name} on every slice`;
+    clear.onclick = (e) => { e.stopPropagation(); clearObject(obj.id); };
+    const stats = document.createElement("div");
+    stats.className = "stats";
+    stats.textContent = obj.voxels
+      ? `${obj.volume_ml.toFixed(2)} ml · ${working()} slices ${obj.first_slice}–${obj.last_slice} (${obj.last_slice - obj.first_slice + 1})`
+      : "empty: click on it";
+    li.append(radio, swatch, name, clear, stats);
+    li.onclick = () => { app.active = obj.id; renderObjects(); };
+    list.append(li);
+  }
+}
+
+function nextColor() {
+  const n = app.state ? Math.max(0, ...app.state.objects.map((o) => o.id)) : 0;
+  $("object-color").value = PALETTE[n % PALETTE.length];
+}
+
+function updateSliceBar() {
+  const info = viewInfo(app.view);
+  const n = info ? info.n_slices : 1;
+  const s = currentSlice();
+  $("slice-slider").max = String(n - 1);
+  $("slice-slider").value = String(s);
+  $("slice-input").max = String(n - 1);
+  $("slice-input").value = String(s);
+  $("slice-count").textContent = `/ ${n - 1}`;
+}
+
+function showHover(pixel) {
+  if (!ready() || !pixel) { $("status-line").textContent = ""; return; }
+  $("status-line").textContent = `${app.view} slice ${currentSlice()} · row ${pixel.row}, col ${pixel.col}`;
+}
+
+// ----- navigation ------------------------------------------------------------------------------
+function goto(s) {
+  if (!ready()) return;
+  const n = viewInfo(app.view).n_slices;
+  const next = Math.min(n - 1, Math.max(0, Math.round(Number(s) || 0)));
+  viewer.pending = null;
+  app.slices[app.view] = next;
+  updateSliceBar();
+  drawStrip();
+  render();
+}
+
+function setView(name) {
+  if (!ready() || !viewInfo(name)) return;
+  app.view = name;
+  viewer.pending = null;
+  renderTabs();
+  updateSliceBar();
+  render();
+}
+
+// ----- changes ----------------------------------------------------------------------------------
+/** Apply a change's answer: the new state, and the inline overlay of the slice in view. */
+async function applyChange(result, t0) {
+  app.maskGen += 1;
+  app.changes += 1;
+  viewer.pending = null;
+  applyState(result.state);
+  const ov = result.overlay;
+  if (ov) {
+    const promise = loadImage(ov.png);
+    overlays.set(`${ov.view}/${ov.slice}`, { gen: app.maskGen, promise });
+    if (ov.view === app.view && ov.slice === currentSlice()) {
+      viewer.overlay = await promise;
+      viewer.marks = marksFor(app.view, currentSlice());
+      viewer.draw();
+      app.drawn = { view: app.view, slice: currentSlice(), gen: app.maskGen };
+      if (t0 !== null && t0 !== undefined) app.clicks.push(performance.now() - t0);
+    }
+  }
+  await render();
+  if (result.state.job && result.state.job.state === "running") await watchJob();
+}
+
+/** Send a change; changes run one after another in the order made. */
+function change(path, body, t0 = null) {
+  const run = async () => {
+    try {
+      const result = await api.post(`sessions/${app.sid}/${path}`, body);
+      await applyChange(result, t0);
+    } catch (err) {
+      viewer.pending = null;
+      viewer.draw();
+      report(err);
+    }
+  };
+  app.queue = app.queue.then(run);
+  return app.queue;
+}
+
+const focus = () => ({ view: app.view, slice: currentSlice() });
+
+async function onPoint(row, col, positive, t0) {
+  if (!ready() || app.jobRunning) { viewer.pending = null; viewer.draw(); return; }
+  if (app.view !== working()) {
+    viewer.pending = null;
+    try {
+      const at = await api.get(`sessions/${app.sid}/locate?view=${app.view}&index=${currentSlice()}&row=${row}&col=${col}`);
+      app.slices[working()] = at.slice;
+      setView(working());
+      showBanner(`went to ${working()} slice ${at.slice}: prompts go on ${working()} slices`, "info");
+    } catch (err) { report(err); }
+    return;
+  }
+  return change("prompts", {
+    kind: "point", object_id: app.active, view: app.view, slice: currentSlice(), row, col, positive,
+  }, t0);
+}
+
+function onBox(r0, c0, r1, c1, t0) {
+  if (!ready() || app.jobRunning) return;
+  if (app.view !== working()) {
+    showBanner(`boxes go on ${working()} slices: switch to the ${working()} view`);
+    return;
+  }
+  return change("prompts", {
+    kind: "box", object_id: app.active, view: app.view, slice: currentSlice(),
+    row: r0, col: c0, row2: r1, col2: c1,
+  }, t0);
+}
+
+function addObject() {
+  if (!ready()) return;
+  const name = $("object-name").value.trim() || null;
+  const color = $("object-color").value;
+  const before = Math.max(0, ...app.state.objects.map((o) => o.id));
+  return change("objects", { name, color, ...focus() }).then(() => {
+    const ids = app.state.objects.map((o) => o.id);
+    const created = Math.max(0, ...ids);
+    if (created > before) app.active = created;
+    $("object-name").value = "";
+    nextColor();
+    renderObjects();
+  });
+}
+
+function clearObject(id) {
+  if (!ready()) return;
+  return change("clear", { object_id: id, ...focus() });
+}
+
+function clearSlice() {
+  if (!ready()) return;
+  if (!app.state.objects.some((o) => o.id === app.active)) return;
+  return change("clear", { object_id: app.active, only_slice: app.slices[working()] ?? 0, ...focus() });
+}
+
+const undo = () => ready() && !app.jobRunning && change("undo", focus());
+const redo = () => ready() && !app.jobRunning && change("redo", focus());
+
+// ----- jobs: loading, propagation ---------------------------------------------------------------
+function showJob(snap) {
+  const bar = $("progress");
+  const running = snap && snap.state === "running";
+  bar.hidden = !snap || (!running && snap.kind !== "propagate");
+  if (snap) {
+    bar.max = snap.total || 1;
+    if (snap.total) bar.value = snap.done; else bar.removeAttribute("value");
+    const count = snap.total ? ` ${snap.done}/${snap.total}` : "";
+    const unit = snap.kind === "propagate" ? " slices" : snap.kind === "recover" ? " changes" : "";
+    const text = running ? `${snap.message}${count}${count ? unit : ""} · ${snap.seconds.toFixed(1)} s`
+      : snap.state === "failed" ? `failed: ${snap.error}` : `${snap.message} (${snap.seconds.toFixed(1)} s)`;
+    $("job-text").textContent = text;
+  }
+  $("stop").hidden = !(running && snap.kind === "propagate");
+}
+
+async function watchJob(returnTo = null) {
+  if (app.jobRunning) return;
+  app.jobRunning = true;
+  setBodyState();
+  const sid = app.sid;
+  const snap = await followJob(sid, (s) => {
+    app.progressEvents += 1;
+    showJob(s);
+    if (s.kind === "propagate" && s.slices.length) onSlicesReached(s.slices);
+  });
+  if (sid !== app.sid) return;
+  app.jobRunning = false;
+  app.lastJob = snap;
+  showJob(snap);
+  try {
+    const state = await api.get(`sessions/${sid}`);
+    app.maskGen += 1;
+    applyState(state);
+  } catch (err) { report(err); }
+  if (snap && snap.state === "failed") report(new Error(snap.error));
+  if (snap && snap.state === "cancelled") showBanner(snap.message, "info");
+  if (returnTo && returnTo.view === app.view) app.slices[app.view] = returnTo.slice;
+  updateSliceBar();
+  drawStrip();
+  await render();
+}
+
+function onSlicesReached(reached) {
+  app.maskGen += 1;
+  for (const { slice } of reached) app.reached.push(slice);
+  for (const { slice, objects } of reached) {
+    for (const obj of app.state.objects) {
+      const set = app.coverage.get(obj.id) || new Set();
+      if (objects.includes(obj.id)) set.add(slice); else set.delete(slice);
+      app.coverage.set(obj.id, set);
+    }
+  }
+  const last = reached[reached.length - 1].slice;
+  if ($("follow").checked && app.view === working()) {
+    app.slices[app.view] = last;
+    updateSliceBar();
+  }
+  drawStrip();
+  render();
+}
+
+async function propagate() {
+  if (!ready() || app.jobRunning) return;
+  app.reached = [];
+  const t0 = performance.now();
+  const back = { view: app.view, slice: currentSlice() };
+  try {
+    applyState(await api.post(`sessions/${app.sid}/propagate`, { direction: $("direction").value }));
+  } catch (err) { report(err); return; }
+  await watchJob(back);
+  app.lastPropagationMs = performance.now() - t0;
+}
+
+async function stop() {
+  if (!app.sid) return;
+  try { await api.post(`sessions/${app.sid}/stop`); } catch (err) { report(err); }
+}
+
+// ----- opening volumes --------------------------------------------------------------------------
+function resetView() {
+  app.state = null;
+  app.initialized = false;
+  app.maskGen += 1;
+  images.clear();
+  overlays.clear();
+  viewer.image = null;
+  viewer.overlay = null;
+  viewer.marks = [];
+  viewer.fit();
+  viewer.draw();
+}
+
+async function startSession(state) {
+  resetView();
+  app.sid = state.sid;
+  history.replaceState(null, "", `#session=${state.sid}`);
+  try { localStorage.setItem("sam2vol.lastSession", state.sid); } catch (_) { /* private mode */ }
+  applyState(state);
+  if (state.job && state.job.state === "running") await watchJob();
+  else await render();
+}
+
+async function openWith(request) {
+  if (app.jobRunning) { showBanner("wait for the running job to finish"); return; }
+  $("job-text").textContent = "opening…";
+  try {
+    await startSession(await request());
+  } catch (err) {
+    $("job-text").textContent = "";
+    report(err);
+  }
+}
+
+function openSample() {
+  const body = { sample: $("sample-select").value, axis: $("axis-select").value };
+  return openWith(() => api.post("sessions", body));
+}
+
+function openFile() {
+  const path = $("file-select").value;
+  if (!path) { showBanner("choose a file from the data folder"); return; }
+  return openWith(() => api.post("sessions", { path, axis: $("axis-select").value }));
+}
+
+function upload(file) {
+  const limit = app.info.max_upload_bytes;
+  if (file.size > limit) {
+    const mb = (n) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+    showBanner(`${file.name}: ${mb(file.size)} is over the ${mb(limit)} upload limit`);
+    return;
+  }
+  const q = `filename=${encodeURIComponent(file.name)}&axis=${$("axis-select").value}`;
+  $("job-text").textContent = `uploading ${file.name}…`;
+  return openWith(() => api.put(`upload?${q}`, file));
+}
+
+async function exportLabels() {
+  if (!ready()) return;
+  try {
+    const name = await api.download(`sessions/${app.sid}/export?format=${$("export-format").value}`, "labels");
+    showBanner(`exported ${name}`, "info");
+  } catch (err) { report(err); }
+}
+
+async function exportLog() {
+  if (!ready()) return;
+  try { await api.download(`sessions/${app.sid}/log`, "prompts.json"); } catch (err) { report(err); }
+}
+
+async function saveToData() {
+  if (!ready()) return;
+  try {
+    const { saved } = await api.post(`sessions/${app.sid}/save`, { save_as: $("save-name").value });
+    showBanner(`saved ${saved} in the data folder`, "info");
+  } catch (err) { report(err); }
+}
+
+// ----- keyboard ---------------------------------------------------------------------------------
+function onKey(e) {
+  const t = e.target;
+  const typing = (t instanceof HTMLInputElement && t.type !== "checkbox" && t.type !== "radio")
+    || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement;
+  if (typing && e.key !== "Escape") return;
+  const mod = e.ctrlKey || e.metaKey;
+  const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+  let handled = true;
+  if (mod && key === "z" && !e.shiftKey) undo();
+  else if (mod && ((key === "z" && e.shiftKey) || key === "y")) redo();
+  else if (mod) handled = false;
+  else if (key === "ArrowUp" || key === "ArrowRight") goto(currentSlice() + 1);
+  else if (key === "ArrowDown" || key === "ArrowLeft") goto(currentSlice() - 1);
+  else if (key === "PageUp") goto(currentSlice() + 10);
+  else if (key === "PageDown") goto(currentSlice() - 10);
+  else if (key === "Home") goto(0);
+  else if (key === "End") goto(1e9);
+  else if (key === "1" || key === "2" || key === "3") setView(["axial", "coronal", "sagittal"][Number(key) - 1]);
+  else if (key === "o") toggleOverlay();
+  else if (key === "p") propagate();
+  else if (key === "w") cycleWindow();
+  else if (key === "n") $("object-name").focus();
+  else if (key === "[" || key === "]") cycleObject(key === "]" ? 1 : -1);
+  else if (key === "f") { viewer.fit(); viewer.draw(); }
+  else if (key === "Delete" || key === "Backspace") { if (e.shiftKey) clearObject(app.active); else clearSlice(); }
+  else if (key === "Escape") { if (viewer.drag) { viewer.drag = null; viewer.draw(); } else stop(); }
+  else handled = false;
+  if (handled) e.preventDefault();
+}
+
+function toggleOverlay() {
+  $("overlay-toggle").checked = !$("overlay-toggle").checked;
+  viewer.overlayVisible = $("overlay-toggle").checked;
+  viewer.draw();
+}
+
+function cycleWindow() {
+  if (!ready()) return;
+  const windows = app.state.windows;
+  app.window = windows[(windows.indexOf(app.window) + 1) % windows.length];
+  $("window-select").value = app.window;
+  render();
+}
+
+function cycleObject(step) {
+  if (!ready() || !app.state.objects.length) return;
+  const ids = app.state.objects.map((o) => o.id);
+  const at = Math.max(0, ids.indexOf(app.active));
+  app.active = ids[(at + step + ids.length) % ids.length];
+  renderObjects();
+}
+
+// ----- wiring -----------------------------------------------------------------------------------
+function wire() {
+  $("open-sample").onclick = openSample;
+  $("open-file").onclick = openFile;
+  $("upload-input").onchange = (e) => {
+    const file = e.target.files[0];
+    e.target.value = "";
+    if (file) upload(file);
+  };
+  for (const b of document.querySelectorAll("#view-tabs button")) b.onclick = () => setView(b.dataset.view);
+  $("slice-slider").oninput = (e) => goto(e.target.value);
+  $("slice-input").onchange = (e) => { goto(e.target.value); e.target.blur(); };
+  $("slice-prev").onclick = () => goto(currentSlice() - 1);
+  $("slice-next").onclick = () => goto(currentSlice() + 1);
+  $("strip").onclick = (e) => {
+    if (!ready()) return;
+    const rect = e.target.getBoundingClientRect();
+    const n = viewInfo(working()).n_slices;
+    app.view = working();
+    renderTabs();
+    goto(Math.floor(((e.clientX - rect.left) / rect.width) * n));
+  };
+  $("window-select").onchange = (e) => { app.window = e.target.value; e.target.blur(); render(); };
+  for (const id of ["sample-select", "file-select", "axis-select", "direction", "export-format"]) {
+    $(id).addEventListener("change", (e) => e.target.blur());
+  }
+  $("overlay-toggle").onchange = (e) => { viewer.overlayVisible = e.target.checked; viewer.draw(); };
+  $("opacity").oninput = (e) => { viewer.opacity = Number(e.target.value); viewer.draw(); };
+  $("add-object").onclick = addObject;
+  $("object-name").onkeydown = (e) => { if (e.key === "Enter") { e.preventDefault(); addObject(); } };
+  $("propagate").onclick = propagate;
+  $("stop").onclick = stop;
+  $("undo").onclick = undo;
+  $("redo").onclick = redo;
+  $("clear-slice").onclick = clearSlice;
+  $("clear-object").onclick = () => clearObject(app.active);
+  $("export").onclick = exportLabels;
+  $("export-log").onclick = exportLog;
+  $("save").onclick = saveToData;
+  window.addEventListener("keydown", onKey);
+  window.addEventListener("resize", drawStrip);
+  viewer.opacity = Number($("opacity").value);
+}
+
+async function start() {
+  wire();
+  setBodyState();
+  try {
+    app.info = await api.get("info");
+  } catch (err) { report(err); return; }
+  $("engine-name").textContent = `v${app.info.version} · engine: ${app.info.engine}`;
+  $("sample-select").replaceChildren(...app.info.samples.map((s) => new Option(s, s)));
+  if (app.info.data_dir) {
+    $("data-controls").hidden = false;
+    $("save-row").hidden = false;
+    try {
+      const { files } = await api.get("files");
+      $("file-select").replaceChildren(...files.map((f) => new Option(f, f)));
+    } catch (err) { report(err); }
+  }
+  const match = /session=([A-Za-z0-9_-]+)/.exec(location.hash);
+  if (match) {
+    await openWith(() => api.get(`sessions/${match[1]}`));
+  }
+}
+
+start();

@@ -1,0 +1,71 @@
+"""``sam2vol serve`` on the command line: bad options exit 2 in one line; it really serves."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sam2vol.cli.main", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_help():
+    out = run("--help")
+    assert out.returncode == 0
+    for option in ("--data-dir", "--host", "--port", "--engine", "--checkpoint", "--state-dir"):
+        assert option in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--engine", "sam2"), "--engine sam2 needs --checkpoint PATH"),
+        (("--checkpoint", "x.pt"), "--checkpoint/--config are for --engine sam2"),
+        (("--engine", "magic"), "--engine must be one of default, sam2"),
+        (("--data-dir", "/no/such/folder"), "not a folder"),
+        (("--max-upload-mb", "0"), "--max-upload-mb must be between"),
+    ],
+)
+def test_bad_options(args, message, tmp_path):
+    out = run(*args, "--state-dir", str(tmp_path))
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_serves_the_page(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "sam2vol.cli.main", "serve", "--port", str(port)]
+    command += ["--state-dir", str(tmp_path / "state"), "--data-dir", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info", timeout=2) as r:
+                    info = json.load(r)
+                break
+            except OSError:
+                assert process.poll() is None, process.stdout.read()
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        assert info["engine"] == "default" and info["data_dir"] == tmp_path.name
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+            assert b"sam2vol" in r.read()
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0]
+    assert f"open http://127.0.0.1:{port}/" in output
