@@ -329,3 +329,20 @@ def test_objects_are_tracked_independently_from_their_own_anchors():
     assert dice(pred[1], truth) > 0.85
     assert dice(pred[2], truth2) > 0.85
     assert not (pred[1] & pred[2]).any()
+
+
+def test_slices_between_prompts_come_from_the_nearer_prompt(stack):
+    image, truth = stack
+    engine = make_engine(image)
+    only15 = propagate(engine, {1: {15: prompted(engine, 15, SlicePrompts(mask=truth[15]))}})[1]
+    only19 = propagate(engine, {1: {19: prompted(engine, 19, SlicePrompts(mask=truth[19]))}})[1]
+    both = {
+        15: prompted(engine, 15, SlicePrompts(mask=truth[15])),
+        19: prompted(engine, 19, SlicePrompts(mask=truth[19])),
+    }
+    # Start the run at the later prompt: the order of prompts must not matter.
+    results = {r.slice_index: r.masks[1] for r in engine.propagate({1: both}, start=19)}
+    for s in (16, 17):  # nearer 15 (17 is a tie: the lower slice index wins)
+        assert np.array_equal(results[s], only15[s])
+    assert np.array_equal(results[18], only19[18])  # nearer 19
+    assert np.array_equal(results[22], only19[22]) and np.array_equal(results[12], only15[12])

@@ -109,24 +109,52 @@ class DefaultEngine(Engine):
                     yield walked
 
     def _walk(self, prompts: ObjectPrompts, first: int, end: int, step: int) -> Iterator[Walked]:
-        """Propagate from the anchor ``first`` to ``end`` (exclusive), restarting at anchors."""
-        params, geo = self.params, self.geometry
-        empty = np.zeros(self.image.shape[1:], dtype=bool)
-        state = None
-        for s in range(first, end, step):
-            prompt = prompts.get(s)
-            if prompt is not None and not prompt.is_empty:
-                mask = self._anchor_mask(s, prompt)
-                state, score = (None, ABSENT_SCORE)
-                if mask.any():
-                    state, score = anchor_state(self.image[s], mask, params, geo)
-                yield s, mask, score
-            elif state is None:
-                yield s, empty, ABSENT_SCORE
+        """Propagate from the anchor ``first`` to ``end`` (exclusive) through later anchors.
+
+        Between two anchors each slice comes from the nearer one (ties: the
+        lower slice index), so a correction on any slice shapes its neighbours on both
+        sides and never overrides slices closer to another prompt. An empty
+        anchor (the object erased there) is only a stop: the slices before it
+        come from the non-empty anchor.
+        """
+        anchors = [
+            a
+            for a in sorted(prompts, key=lambda a: a * step)
+            if not prompts[a].is_empty and (a - first) * step >= 0 and (end - a) * step > 0
+        ]
+        for n, a in enumerate(anchors):
+            if n + 1 == len(anchors):
+                yield from self._segment(prompts[a], a, end, step)
+                break
+            following = anchors[n + 1]
+            here, there = (self._anchor_mask(x, prompts[x]).any() for x in (a, following))
+            if here and not there:
+                middle = following
+            elif there and not here:
+                middle = a + step
             else:
-                outcome = track_step(self.image[s], state, params, geo)
-                state = outcome.state
-                yield s, outcome.mask, outcome.score
+                gap = abs(following - a)  # a slice at the same distance goes to the lower anchor
+                middle = a + step * ((gap + 1) // 2 + (gap % 2 == 0 and step > 0))
+            yield from self._segment(prompts[a], a, middle, step)
+            back = list(self._segment(prompts[following], following, middle - step, -step))
+            yield from reversed(back[1:])  # `following` itself starts the next round
+
+    def _segment(self, prompt: SlicePrompts, anchor: int, end: int, step: int) -> Iterator[Walked]:
+        """Track from one anchor towards ``end`` (exclusive), with no anchor in between."""
+        params, geo = self.params, self.geometry
+        mask = self._anchor_mask(anchor, prompt)
+        state, score = (None, ABSENT_SCORE)
+        if mask.any():
+            state, score = anchor_state(self.image[anchor], mask, params, geo)
+        yield anchor, mask, score
+        empty = np.zeros(self.image.shape[1:], dtype=bool)
+        for s in range(anchor + step, end, step):
+            if state is None:
+                yield s, empty, ABSENT_SCORE
+                continue
+            outcome = track_step(self.image[s], state, params, geo)
+            state = outcome.state
+            yield s, outcome.mask, outcome.score
 
     def _anchor_mask(self, s: int, prompt: SlicePrompts) -> np.ndarray:
         """The session's answer to a prompted slice, or ours when it has none."""
