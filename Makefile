@@ -1,13 +1,24 @@
 PY ?= python3
 PIP := $(PY) -m pip
+# CPU build of torch (from local disk here); an unpinned torch pulls a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+SAM2 := sam2==1.1.0
 
-.PHONY: install install-dev demo test lint format bench
+.PHONY: install install-sam2 install-dev demo test lint format bench results
 
 install:
 	$(PIP) install -q -e .
 
-install-dev:
-	$(PIP) install -q -e ".[dev]"
+# SAM 2: Meta's code at commit 2b90b9f, republished as sam2==1.1.0. Built against the installed
+# torch (--no-build-isolation), without its CUDA extension and without torchvision (--no-deps).
+install-sam2:
+	$(PIP) install -q $(TORCH) setuptools wheel
+	$(PIP) install -q -e ".[sam2]"
+	SAM2_BUILD_CUDA=0 $(PIP) install -q --no-build-isolation --no-deps $(SAM2)
+
+install-dev: install-sam2
+	$(PIP) install -q -e ".[dev,web,eval,train,ray]"
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
 demo: install
 	sam2vol demo --out demo_output
@@ -27,3 +38,6 @@ bench: install-dev
 	$(PIP) install -q -e ".[bench]"
 	$(PY) benchmarks/metrics.py
 	$(PY) benchmarks/default_engine.py
+	$(PY) benchmarks/propagation.py
+	$(PY) benchmarks/web_latency.py
+	$(PY) benchmarks/train_step.py
