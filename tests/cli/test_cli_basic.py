@@ -14,7 +14,10 @@ from sam2vol.samples import sample_path
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sam2vol.cli.main", *args], capture_output=True, text=True
+        [sys.executable, "-m", "sam2vol.cli.main", *args],
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
     )
 
 
@@ -32,7 +35,9 @@ def test_help_does_not_import_heavy_libraries():
         "if n in sys.modules]\n"
         "print(heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, encoding="utf-8", errors="replace"
+    )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 

@@ -58,7 +58,7 @@ def test_evaluate_and_report_on_synthetic_msd(tmp_path):
 def test_user_errors_are_one_line():
     cmd = [sys.executable, "-m", "sam2vol.cli.main", "evaluate", "--dataset", "samples:",
            "--protocol", "he2025", "--out", "/tmp/unused-sam2vol-run"]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, encoding="utf-8", errors="replace")
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "error: --protocol must be one of shen2024-mask, shen2024-clicks, he2024, he2024-code, "

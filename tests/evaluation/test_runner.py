@@ -54,7 +54,7 @@ def test_killed_then_resumed_run_gives_the_same_file(msd_task, reference_run, tm
         "--workers", "1",
     ]  # fmt: skip
     env = {**os.environ, KILL_AFTER_ENV: "3", "PYTHONPATH": str(REPO)}
-    killed = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    killed = subprocess.run(cmd, env=env, capture_output=True, encoding="utf-8", errors="replace")
     assert killed.returncode == -9, killed.stderr
     assert len(ResultsFile(out / "results.jsonl").read()) == 3
     with (out / "results.jsonl").open("a") as f:

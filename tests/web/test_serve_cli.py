@@ -16,7 +16,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "sam2vol.cli.main", "serve", *args],
         capture_output=True,
-        text=True,
+        encoding="utf-8",
+        errors="replace",
         timeout=60,
     )
 
@@ -50,7 +51,13 @@ def test_serves_the_page(tmp_path):
         port = sock.getsockname()[1]
     command = [sys.executable, "-m", "sam2vol.cli.main", "serve", "--port", str(port)]
     command += ["--state-dir", str(tmp_path / "state"), "--data-dir", str(tmp_path)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        encoding="utf-8",
+        errors="replace",
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

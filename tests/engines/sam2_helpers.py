@@ -1,0 +1,92 @@
+"""Shared pieces of the SAM 2 engine tests: a tiny random model and the official predictor."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from sam2vol.engines.base import SlicePrompts
+
+CONFIG = "sam2.1_hiera_t"
+IMAGE_SIZE = 128  # the smallest size SAM 2 runs at comfortably; fast on a CPU
+N_SLICES, HEIGHT, WIDTH = 10, 72, 88
+
+
+def volume(seed: int = 0) -> np.ndarray:
+    """A small stack [s, row, col] in [0, 1]: a bright blob drifting over noise."""
+    rng = np.random.default_rng(seed)
+    s, r, c = np.meshgrid(np.arange(N_SLICES), np.arange(HEIGHT), np.arange(WIDTH), indexing="ij")
+    blob = (r - 36 - s) ** 2 + (c - 44 + s) ** 2 < 15**2
+    image = 0.2 + 0.6 * blob + rng.normal(0, 0.05, blob.shape)
+    return np.clip(image, 0, 1).astype(np.float32)
+
+
+def make_engine(**options: Any):
+    """Our engine with random weights (seed 0) at the test image size, on the CPU."""
+    from sam2vol.engines.sam2 import Sam2Engine
+
+    options = {"image_size": IMAGE_SIZE, "device": "cpu", **options}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Sam2Engine(checkpoint=f"random:{CONFIG}", **options)
+
+
+def official_predictor(engine: Any) -> Any:
+    """Meta's ``SAM2VideoPredictor`` built the same way, with the engine's weights."""
+    import torch
+
+    from sam2vol.engines.sam2.engine import build_predictor
+
+    official = build_predictor(
+        engine.source,
+        image_size=engine.image_size,
+        device=torch.device("cpu"),
+        correction_as_cond=engine.correction_as_cond,
+        predictor_target="sam2.sam2_video_predictor.SAM2VideoPredictor",
+    )
+    official.load_state_dict(engine.predictor.state_dict())
+    official.fill_hole_area = 8  # the official setting (skipped without the CUDA extension)
+    return official
+
+
+def official_state(official: Any, engine: Any, monkeypatch: Any) -> dict:
+    """The official ``init_state`` on the engine's frames (instead of a JPEG folder)."""
+    import sam2.sam2_video_predictor as svp
+
+    frames = engine.frames
+    images = frames.batch(range(len(frames)))
+
+    def load(**_kwargs: Any):
+        return images.clone(), frames.height, frames.width
+
+    monkeypatch.setattr(svp, "load_video_frames", load)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return official.init_state(video_path="in-memory")
+
+
+def points(*clicks: tuple[int, int, bool]) -> SlicePrompts:
+    """Prompts of (row, col, positive) clicks."""
+    prompts = SlicePrompts()
+    for row, col, positive in clicks:
+        prompts.add_point(row, col, positive)
+    return prompts
+
+
+def xy(prompts: SlicePrompts) -> tuple[np.ndarray, np.ndarray]:
+    """Official (x, y) points and int labels of some prompts."""
+    return prompts.points[:, ::-1].astype(np.float32), prompts.labels.astype(np.int32)
+
+
+def run_official(official: Any, state: dict, start: int, reverse: bool) -> dict[int, np.ndarray]:
+    """Logits of object index 0 per slice from the official ``propagate_in_video``."""
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for s, _, logits in official.propagate_in_video(
+            state, start_frame_idx=start, reverse=reverse
+        ):
+            out[s] = logits.float().numpy()
+    return out
