@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from sam2vol.cli import demo, info, metrics, segment
+from sam2vol.cli import demo, evaluate, info, metrics, report, segment, serve, train
 from sam2vol.errors import InputError
 
 app = typer.Typer(
@@ -20,6 +20,10 @@ app.command("info")(info.info)
 app.command("metrics")(metrics.metrics)
 app.command("segment")(segment.segment)
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
+app.command("evaluate")(evaluate.evaluate)
+app.command("report")(report.report)
+app.command("train")(train.train)
 
 
 def main() -> None:
