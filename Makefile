@@ -41,3 +41,12 @@ bench: install-dev
 	$(PY) benchmarks/propagation.py
 	$(PY) benchmarks/web_latency.py
 	$(PY) benchmarks/train_step.py
+
+PROTOCOLS := shen2024-mask shen2024-clicks he2024 he2024-code ma2024 dong2024 dong2024-3slices
+
+# The README's table and plot: the default engine on the bundled samples, every protocol.
+results: install
+	$(PIP) install -q -e ".[eval]"
+	rm -rf runs/samples
+	for p in $(PROTOCOLS); do sam2vol evaluate --dataset samples: --protocol $$p --out runs/samples/$$p || exit 1; done
+	sam2vol report runs/samples/* --out docs/results --title "Default engine on the bundled samples, every protocol"
