@@ -31,7 +31,7 @@ class ThresholdEngine:
         class _Engine(Engine):
             name = "threshold"
 
-            def predict_slice(self, slice_index, prompts, *, current=None):
+            def predict_slice(self, slice_index, prompts, *, current=None, object_id=1):
                 bright = self.image[slice_index] > 0.5
                 labels, _ = ndimage.label(bright)
                 out = np.zeros_like(bright) if current is None else current.copy()

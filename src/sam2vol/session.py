@@ -377,7 +377,8 @@ class Session:
             prompts.mask = np.ascontiguousarray(g.plane_to_slice(event.to_array()))
         else:
             raise TypeError(f"not a prompt: {event!r}")
-        result = self.engine.predict_slice(s, prompts, current=self._masks[oid][s].copy())
+        current = self._masks[oid][s].copy()
+        result = self.engine.predict_slice(s, prompts, current=current, object_id=oid)
         prompts.result = np.asarray(result, dtype=bool)
         self._set_slice(step, oid, s, prompts.result)
 

@@ -11,7 +11,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("sam2")
 
 from sam2vol.engines import create_engine  # noqa: E402
-from sam2vol.engines.sam2 import Sam2Engine, Sam2SliceResult  # noqa: E402
+from sam2vol.engines.base import SliceResult  # noqa: E402
+from sam2vol.engines.sam2 import Sam2Engine  # noqa: E402
 from sam2vol.engines.sam2.checkpoints import (  # noqa: E402
     RandomWeightsWarning,
     config_name,
@@ -211,7 +212,7 @@ def test_results_carry_logits_and_object_scores(fresh):
     results = list(fresh.propagate({1: {4: prompt}}, direction="backward"))
     assert [r.slice_index for r in results] == [4, 3, 2, 1, 0]
     for r in results:
-        assert isinstance(r, Sam2SliceResult)
+        assert isinstance(r, SliceResult)
         np.testing.assert_array_equal(r.masks[1], r.logits[1] > 0)
         assert isinstance(r.scores[1], float)
     np.testing.assert_array_equal(results[0].masks[1], prompt.result)

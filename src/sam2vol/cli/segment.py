@@ -28,6 +28,9 @@ def segment(
     engine: Annotated[str, typer.Option(help=f"Engine: {', '.join(ENGINES)}.")] = "default",
     checkpoint: Annotated[str | None, typer.Option(help="SAM 2 checkpoint file.")] = None,
     config: Annotated[str | None, typer.Option(help="SAM 2 config name (else detected).")] = None,
+    image_size: Annotated[
+        int | None, typer.Option(help="SAM 2 input size (default 1024; 512 for MedSAM2).")
+    ] = None,
     axis: Annotated[str, typer.Option(help="axial, coronal or sagittal.")] = "axial",
     intensity: Annotated[str, typer.Option(help="Intensity preset (see docs).")] = "auto",
     direction: Annotated[str, typer.Option(help="forward, backward or both.")] = "both",
@@ -64,9 +67,11 @@ def segment(
     if engine == "sam2":
         if checkpoint is None:
             raise InputError("--engine sam2 needs --checkpoint PATH")
-        options = {"checkpoint": checkpoint, "config": config}
-    elif checkpoint or config:
-        raise InputError(f"--checkpoint/--config are for --engine sam2, not {engine!r}")
+        options = {"checkpoint": checkpoint, "config": config, "image_size": image_size}
+    elif checkpoint or config or image_size:
+        raise InputError(
+            f"--checkpoint/--config/--image-size are for --engine sam2, not {engine!r}"
+        )
     session = Session(image, create_engine(engine, **options), axis=axis, intensity=intensity)
     for voxel, positive in clicks:
         session.add_point(voxel, positive=positive)

@@ -71,11 +71,14 @@ class SliceResult:
             slice they pass, so stale masks get cleared.
         scores: Object id -> object presence score (higher = more likely
             present; engine-specific scale, 0 threshold).
+        logits: Object id -> (H, W) float32 mask logits (mask = logits > 0),
+            for engines that have them (SAM 2); empty otherwise.
     """
 
     slice_index: int
     masks: dict[int, np.ndarray]
     scores: dict[int, float] = field(default_factory=dict)
+    logits: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 class Engine(ABC):
@@ -107,7 +110,12 @@ class Engine(ABC):
 
     @abstractmethod
     def predict_slice(
-        self, slice_index: int, prompts: SlicePrompts, *, current: np.ndarray | None = None
+        self,
+        slice_index: int,
+        prompts: SlicePrompts,
+        *,
+        current: np.ndarray | None = None,
+        object_id: int = 1,
     ) -> np.ndarray:
         """The 2D bool mask that ``prompts`` ask for on ``slice_index``.
 
@@ -116,6 +124,8 @@ class Engine(ABC):
             prompts: All prompts on that slice for one object.
             current: The object's mask on that slice before this prompt (from
                 propagation or earlier clicks), which clicks correct.
+            object_id: The object the prompts belong to (engines with memory
+                per object, like SAM 2, need it).
         """
 
     def propagate(

@@ -60,9 +60,17 @@ class DefaultEngine(Engine):
         return self.image[slice_index]
 
     def predict_slice(
-        self, slice_index: int, prompts: SlicePrompts, *, current: np.ndarray | None = None
+        self,
+        slice_index: int,
+        prompts: SlicePrompts,
+        *,
+        current: np.ndarray | None = None,
+        object_id: int = 1,
     ) -> np.ndarray:
-        """The 2D mask that ``prompts`` ask for (see :func:`predict_prompts`)."""
+        """The 2D mask that ``prompts`` ask for (see :func:`predict_prompts`).
+
+        Objects are independent here, so ``object_id`` changes nothing.
+        """
         image = self._slice(slice_index)
         return predict_prompts(image, slice_index, prompts, current, self.params, self.geometry)
 

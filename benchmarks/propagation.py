@@ -1,0 +1,309 @@
+"""Time SAM 2 propagation: our engine against the official pipeline the papers used.
+
+On one synthetic volume (default 60 slices of 512x512; random weights: the cost
+does not depend on them) it times
+
+1. one propagation from a mask prompt on the middle slice, both directions;
+2. the iterative protocol of He et al.: one prompt slice, then 7 rounds of one
+   correction click and re-propagation (8 propagations in all). Each round
+   corrects the slice with the largest error not corrected yet, clicking the
+   centre of its largest error region (positive on a miss, negative on a false
+   positive);
+
+for our engine (slices fed from memory, every slice encoded once per session)
+and for the official pipeline (slices written as JPEGs, ``init_state`` on the
+folder, Meta's ``SAM2VideoPredictor``). Both run the same model with the same
+settings (``add_all_frames_to_correct_as_cond=True``), so they do the same
+tracking work; setup (JPEG writing, frame loading) is timed too, model
+building is not.
+
+Prints a table and, last, ``iterative_speedup_vs_official=<x>``.
+
+Usage:
+    python benchmarks/propagation.py [--slices 60] [--image-size 512] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from sam2vol.engines.base import SlicePrompts
+
+
+@dataclass
+class Timing:
+    """One timed run."""
+
+    task: str
+    pipeline: str
+    seconds: float
+    encoded: int
+    propagations: int
+
+
+def synthetic_volume(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A stack [s, row, col] in [0, 1] with an ellipsoid 'organ' in noisy tissue, and its mask."""
+    rng = np.random.default_rng(seed)
+    s, r, c = np.ogrid[:n, :size, :size]
+    mid = (n - 1) / 2
+    mask = ((s - mid) / (0.4 * n)) ** 2 + ((r - size * 0.5) / (size * 0.2)) ** 2 + (
+        (c - size * 0.45 - 0.002 * size * (s - mid)) / (size * 0.15)
+    ) ** 2 < 1
+    image = 0.3 + 0.35 * mask + 0.1 * np.sin(r / 17.0) * np.cos(c / 23.0)
+    image = image + rng.normal(0, 0.04, mask.shape)
+    return np.clip(image, 0, 1).astype(np.float32), mask
+
+
+def next_correction(
+    pred: np.ndarray, truth: np.ndarray, done: set[int]
+) -> tuple[int, int, int, bool]:
+    """He et al.'s next click: (slice, row, col, positive) on the worst slice not corrected yet."""
+    errors = (pred != truth).reshape(len(truth), -1).sum(axis=1).astype(float)
+    errors[list(done)] = -1
+    s = int(np.argmax(errors))
+    missed, extra = truth[s] & ~pred[s], pred[s] & ~truth[s]
+    positive = missed.sum() >= extra.sum()
+    region = missed if positive else extra
+    if not region.any():  # a perfect slice: click the object's centre
+        region, positive = truth[s], True
+    labels, n = ndimage.label(region)
+    if n > 1:
+        sizes = ndimage.sum(region, labels, range(1, n + 1))
+        region = labels == 1 + int(np.argmax(sizes))
+    dist = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+    row, col = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return s, int(row), int(col), bool(positive)
+
+
+# ----- our engine ------------------------------------------------------------------------------
+class Ours:
+    """Our engine: one session per task."""
+
+    name = "sam2vol"
+
+    def __init__(self, checkpoint: str, image_size: int) -> None:
+        from sam2vol.engines.sam2 import Sam2Engine
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.engine = Sam2Engine(checkpoint=checkpoint, image_size=image_size, device="cpu")
+        self.source = self.engine.source
+        self._encoded_before = 0  # by the sessions before this one
+
+    def encoded(self) -> int:
+        cache = self.engine.cache
+        return self._encoded_before + (cache.stats.encoded if cache else 0)
+
+    def start(self, image: np.ndarray) -> None:
+        self._encoded_before = self.encoded()
+        self.engine.set_image(image, (1.0, 1.0, 1.0))
+        self.prompts: dict[int, SlicePrompts] = {}
+
+    def prompt_mask(self, s: int, mask: np.ndarray) -> None:
+        p = self.prompts.setdefault(s, SlicePrompts())
+        p.mask = mask
+        p.result = self.engine.predict_slice(s, p, object_id=1)
+
+    def click(self, s: int, row: int, col: int, positive: bool) -> None:
+        p = self.prompts.setdefault(s, SlicePrompts())
+        p.add_point(row, col, positive)
+        p.result = self.engine.predict_slice(s, p, object_id=1)
+
+    def propagate(self, start: int, out: np.ndarray) -> None:
+        for r in self.engine.propagate({1: self.prompts}, start=start, direction="both"):
+            out[r.slice_index] = r.masks[1]
+
+
+# ----- the official pipeline -------------------------------------------------------------------
+class Official:
+    """Slices written as JPEGs, ``init_state`` on the folder, the official predictor."""
+
+    name = "official"
+
+    def __init__(self, source: Any, image_size: int) -> None:
+        import torch
+
+        from sam2vol.engines.sam2.engine import build_predictor
+
+        self.torch = torch
+        self.predictor = build_predictor(
+            source,
+            image_size=image_size,
+            device=torch.device("cpu"),
+            correction_as_cond=True,
+            predictor_target="sam2.sam2_video_predictor.SAM2VideoPredictor",
+        )
+        self.predictor.fill_hole_area = 8  # official setting (skipped without its CUDA extension)
+        self._encoded = 0
+        forward_image = self.predictor.forward_image
+
+        def counted(images: Any) -> Any:
+            self._encoded += len(images)
+            return forward_image(images)
+
+        self.predictor.forward_image = counted
+        self._tmp = tempfile.TemporaryDirectory(prefix="sam2-official-")
+
+    def encoded(self) -> int:
+        return self._encoded
+
+    def start(self, image: np.ndarray) -> None:
+        from PIL import Image
+
+        folder = Path(self._tmp.name) / f"run{time.monotonic_ns()}"
+        folder.mkdir()
+        for i, sl in enumerate(np.round(image * 255).astype(np.uint8)):
+            Image.fromarray(sl).save(folder / f"{i:05d}.jpg")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.state = self.predictor.init_state(video_path=str(folder))
+        self.points: dict[int, tuple[list[list[float]], list[int]]] = {}
+
+    def prompt_mask(self, s: int, mask: np.ndarray) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.predictor.add_new_mask(self.state, s, 1, mask)
+
+    def click(self, s: int, row: int, col: int, positive: bool) -> None:
+        pts, labels = self.points.setdefault(s, ([], []))
+        pts.append([float(col), float(row)])
+        labels.append(int(positive))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.predictor.add_new_points_or_box(
+                self.state, s, 1, points=np.array(pts, np.float32), labels=np.array(labels)
+            )
+
+    def propagate(self, start: int, out: np.ndarray) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for reverse in (False, True):
+                for s, _, logits in self.predictor.propagate_in_video(
+                    self.state, start_frame_idx=start, reverse=reverse
+                ):
+                    out[s] = (logits[0, 0] > 0).numpy()
+
+
+# ----- tasks -----------------------------------------------------------------------------------
+def one_propagation(pipe: Any, image: np.ndarray, truth: np.ndarray, key: int) -> Iterator[None]:
+    """One propagation from a mask (one step)."""
+    pred = np.zeros(truth.shape, bool)
+    pipe.start(image)
+    pipe.prompt_mask(key, truth[key])
+    pipe.propagate(key, pred)
+    yield
+
+
+def iterative(
+    pipe: Any, image: np.ndarray, truth: np.ndarray, key: int, rounds: int
+) -> Iterator[None]:
+    """He et al.'s protocol, one step per round (the first includes the setup)."""
+    pred = np.zeros(truth.shape, bool)
+    pipe.start(image)
+    pipe.prompt_mask(key, truth[key])
+    pipe.propagate(key, pred)
+    yield
+    done = {key}
+    for _ in range(rounds - 1):
+        s, row, col, positive = next_correction(pred, truth, done)
+        done.add(s)
+        pipe.click(s, row, col, positive)
+        pipe.propagate(key, pred)
+        yield
+
+
+def lockstep(task: str, pipes: list[Any], make: Callable[[Any], Iterator[None]]) -> list[Timing]:
+    """Run the pipelines' steps in turn (so that a busy machine slows both alike)."""
+    runs = [make(pipe) for pipe in pipes]
+    timings = [Timing(task, pipe.name, 0.0, 0, 0) for pipe in pipes]
+    active = list(range(len(pipes)))
+    while active:
+        for i in list(active):
+            before = pipes[i].encoded()
+            t0 = time.perf_counter()
+            try:
+                next(runs[i])
+            except StopIteration:
+                active.remove(i)
+                continue
+            timings[i].seconds += time.perf_counter() - t0
+            timings[i].encoded += pipes[i].encoded() - before
+            timings[i].propagations += 1
+    for t in timings:
+        print(f"  {t.task:<12} {t.pipeline:<9} {t.seconds:8.1f} s  ({t.encoded} slices encoded)")
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slices", type=int, default=60)
+    parser.add_argument("--slice-size", type=int, default=512, help="in-plane size of the volume")
+    parser.add_argument("--image-size", type=int, default=512, help="SAM 2 input size")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--checkpoint", default="random:sam2.1_hiera_t")
+    parser.add_argument("--skip-official", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="a tiny run to check the script")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.slices, args.slice_size, args.image_size, args.rounds = 8, 96, 128, 3
+
+    os.environ.setdefault("TQDM_DISABLE", "1")  # the official loops' progress bars
+    import torch
+
+    image, truth = synthetic_volume(args.slices, args.slice_size)
+    key = args.slices // 2
+    print(
+        f"volume {args.slices}x{args.slice_size}x{args.slice_size}, image size {args.image_size}, "
+        f"{args.checkpoint}, rounds {args.rounds}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    ours = Ours(args.checkpoint, args.image_size)
+    pipes: list[Any] = [ours]
+    if not args.skip_official:
+        pipes.append(Official(ours.source, args.image_size))
+
+    # Warm up both (first calls on new shapes are slow on a CPU).
+    small_image, small_truth = synthetic_volume(4, args.slice_size, seed=1)
+    lockstep("warm-up", pipes, lambda p: one_propagation(p, small_image, small_truth, 2))
+
+    results: list[Timing] = []
+    results += lockstep("propagation", pipes, lambda p: one_propagation(p, image, truth, key))
+    results += lockstep("iterative", pipes, lambda p: iterative(p, image, truth, key, args.rounds))
+    load = os.getloadavg()[0]
+    print(f"load average after: {load:.1f} (about 2 from this run; more: the CPU was shared)")
+
+    print()
+    print(f"{'task':<12} {'pipeline':<9} {'seconds':>9} {'encoded':>8} {'props':>6} {'s/prop':>7}")
+    for t in results:
+        print(
+            f"{t.task:<12} {t.pipeline:<9} {t.seconds:9.1f} {t.encoded:8d} {t.propagations:6d} "
+            f"{t.seconds / t.propagations:7.1f}"
+        )
+    if args.skip_official:
+        return 0
+    by = {(t.task, t.pipeline): t.seconds for t in results}
+    single = by[("propagation", "official")] / by[("propagation", "sam2vol")]
+    iterated = by[("iterative", "official")] / by[("iterative", "sam2vol")]
+    print()
+    print(f"propagation_speedup_vs_official={single:.2f}")
+    print(f"iterative_speedup_vs_official={iterated:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,468 @@
+"""The SAM 2 engine: Meta's video predictor on a slice stack.
+
+Each object has its own inference state (the official predictor tracks the
+objects of one state independently anyway), all sharing one feature cache, so
+every slice goes through the image encoder at most once per
+:meth:`~sam2vol.engines.base.Engine.set_image`.
+
+Prompts reach the model as in the official interactive flow: a prompt on a
+slice the object was never tracked on starts from that slice alone; a prompt
+on a tracked slice corrects the tracked mask there, with memory. With
+``correction_as_cond`` (the default) a corrected slice becomes a conditioning
+slice, so the correction sticks through later propagations.
+
+The engine keeps the model's state between calls. Before each propagation it
+brings that state in line with the prompts it is given (prompts changed,
+added or removed since, e.g. by undo), so the same sequence of calls always
+gives the same masks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from sam2vol.engines.base import Engine, ObjectPrompts, SlicePrompts, SliceResult
+from sam2vol.engines.sam2.checkpoints import ModelSource, load_weights, resolve_source
+from sam2vol.engines.sam2.feature_cache import CACHE_DTYPES, FeatureCache
+from sam2vol.engines.sam2.frames import SliceFrames
+from sam2vol.engines.sam2.predictor import InferenceState, Sam2VolPredictor
+from sam2vol.errors import InputError
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+PREDICTOR_TARGET = "sam2vol.engines.sam2.predictor.Sam2VolPredictor"
+
+
+@dataclass(frozen=True)
+class _Fingerprint:
+    """What was applied on one slice for one object, to notice changes."""
+
+    points: bytes
+    labels: bytes
+    box: tuple[int, int, int, int] | None
+    mask: str | None
+
+    @classmethod
+    def of(cls, prompts: SlicePrompts) -> _Fingerprint:
+        mask = None
+        if prompts.mask is not None:
+            m = np.ascontiguousarray(prompts.mask, dtype=bool)
+            mask = f"{m.shape}:{hashlib.sha1(np.packbits(m).tobytes()).hexdigest()}"
+        box = None if prompts.box is None else tuple(int(v) for v in prompts.box)
+        return cls(
+            np.asarray(prompts.points, dtype=np.int64).tobytes(),
+            np.asarray(prompts.labels, dtype=bool).tobytes(),
+            box,  # type: ignore[arg-type]
+            mask,
+        )
+
+
+@dataclass
+class _ObjectTrack:
+    """One object's inference state and the prompts applied to it."""
+
+    state: InferenceState
+    applied: dict[int, _Fingerprint] = field(default_factory=dict)
+    logits: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def pick_device(device: str) -> torch.device:
+    """``auto`` -> CUDA, else MPS, else CPU; otherwise the named device (checked)."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise InputError(f"--device must be auto, cpu, cuda or mps, got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError("--device mps: MPS is not available")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"--device must be auto, cpu, cuda or mps, got {device!r}")
+    return dev
+
+
+def has_sam2_extension() -> bool:
+    """Whether SAM 2's optional CUDA extension (hole filling) is built."""
+    try:
+        from sam2 import _C  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def build_predictor(
+    source: ModelSource,
+    *,
+    image_size: int,
+    device: torch.device,
+    correction_as_cond: bool = True,
+    predictor_target: str = PREDICTOR_TARGET,
+) -> Any:
+    """A SAM 2 video predictor with the official post-processing settings.
+
+    Built like ``sam2.build_sam.build_sam2_video_predictor`` from the packaged
+    config; random weights are drawn under ``source.seed`` without touching
+    the global random state.
+
+    Args:
+        source: The config and weights.
+        image_size: The model's input size (a multiple of 32).
+        device: Where the model runs.
+        correction_as_cond: ``add_all_frames_to_correct_as_cond``.
+        predictor_target: The predictor class (ours, or the official one for
+            comparisons).
+    """
+    from sam2.build_sam import build_sam2_video_predictor
+
+    overrides = [
+        f"++model._target_={predictor_target}",
+        f"++model.image_size={int(image_size)}",
+        f"++model.add_all_frames_to_correct_as_cond={str(bool(correction_as_cond)).lower()}",
+    ]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(source.seed)
+        model = build_sam2_video_predictor(
+            source.hydra_config, ckpt_path=None, device="cpu", hydra_overrides_extra=overrides
+        )
+    load_weights(model, source)
+    if not has_sam2_extension():
+        # The official code would try, warn and skip on every slice.
+        model.fill_hole_area = 0
+    return model.to(device).eval()
+
+
+class Sam2Engine(Engine):
+    """SAM 2 (or MedSAM2) video predictor, with every slice encoded once per session.
+
+    Args:
+        checkpoint: Weights file (SAM 2.0/2.1 any size, or MedSAM2), or
+            ``random:CONFIG`` (e.g. ``random:sam2.1_hiera_t``) for random weights
+            (tests and benchmarks only; warns loudly).
+        config: Config name (e.g. ``sam2.1_hiera_t``); default detected from
+            the checkpoint.
+        image_size: Model input size, a multiple of 32; default 1024, or 512
+            when the checkpoint's file name says MedSAM2.
+        device: ``auto`` (CUDA, else MPS, else CPU), ``cpu``, ``cuda``, ``mps``.
+        precision: ``auto`` (bfloat16 autocast on CUDA, float32 elsewhere),
+            ``float32`` or ``bfloat16`` (CUDA only).
+        correction_as_cond: A corrected slice becomes a conditioning slice, so
+            corrections stick through re-propagation
+            (``add_all_frames_to_correct_as_cond``).
+        stop_after_empty: Stop tracking an object after this many consecutive
+            slices where the model sees no object (its object score <= 0); the
+            rest of that pass gets empty masks. None: never stop.
+        feature_cache_gb: Memory budget of the per-slice feature cache.
+        feature_cache_dtype: ``auto`` (float32 when the volume fits the budget,
+            else float16), ``float32`` or ``float16``.
+        encode_batch_size: Slices per image-encoder call; default 1 on the CPU
+            (batching does not pay there), more on a GPU.
+        offload_state_to_cpu: Keep masks and memories on the CPU (saves GPU
+            memory).
+        compile_image_encoder: ``torch.compile`` the image encoder (CUDA only).
+        seed: Seed of a ``random:`` initialisation.
+    """
+
+    name: ClassVar[str] = "sam2"
+
+    def __init__(
+        self,
+        checkpoint: str | Path | None = None,
+        config: str | None = None,
+        image_size: int | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        correction_as_cond: bool = True,
+        stop_after_empty: int | None = None,
+        feature_cache_gb: float = 4.0,
+        feature_cache_dtype: str = "auto",
+        encode_batch_size: int | None = None,
+        offload_state_to_cpu: bool = False,
+        compile_image_encoder: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if checkpoint is None or str(checkpoint).strip() == "":
+            raise InputError(
+                "engine sam2 needs --checkpoint PATH (a SAM 2 or MedSAM2 weights file)"
+            )
+        if precision not in PRECISIONS:
+            raise InputError(
+                f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+            )
+        if feature_cache_dtype not in CACHE_DTYPES:
+            raise InputError(
+                f"feature cache dtype must be one of {', '.join(CACHE_DTYPES)}, "
+                f"got {feature_cache_dtype!r}"
+            )
+        if stop_after_empty is not None and stop_after_empty < 1:
+            raise InputError(f"stop after empty slices must be >= 1, got {stop_after_empty}")
+        if feature_cache_gb < 0:
+            raise InputError(f"feature cache budget must be >= 0 GB, got {feature_cache_gb}")
+        self.device = pick_device(device)
+        self.source = resolve_source(checkpoint, config, seed)
+        if image_size is None:
+            image_size = 512 if self.source.looks_like_medsam2 else 1024
+        if image_size < 64 or image_size % 32:
+            raise InputError(f"--image-size must be a multiple of 32 and >= 64, got {image_size}")
+        self.image_size = int(image_size)
+        if precision == "bfloat16" and self.device.type != "cuda":
+            raise InputError("--precision bfloat16 needs CUDA (it is much slower on a CPU)")
+        use_bf16 = self.device.type == "cuda" and precision in ("auto", "bfloat16")
+        self.precision = "bfloat16" if use_bf16 else "float32"
+        self.correction_as_cond = bool(correction_as_cond)
+        self.stop_after_empty = stop_after_empty
+        self.feature_cache_bytes = int(feature_cache_gb * (1 << 30))
+        self.feature_cache_dtype = feature_cache_dtype
+        if encode_batch_size is None:
+            encode_batch_size = {"cuda": 8 if self.image_size <= 512 else 4, "mps": 2}.get(
+                self.device.type, 1
+            )
+        if encode_batch_size < 1:
+            raise InputError(f"encode batch size must be >= 1, got {encode_batch_size}")
+        self.encode_batch_size = int(encode_batch_size)
+        self.offload_state_to_cpu = bool(offload_state_to_cpu)
+
+        self.predictor: Sam2VolPredictor = build_predictor(
+            self.source,
+            image_size=self.image_size,
+            device=self.device,
+            correction_as_cond=self.correction_as_cond,
+        )
+        self.predictor.autocast_dtype = torch.bfloat16 if use_bf16 else None
+        if compile_image_encoder:
+            if self.device.type == "cuda":
+                encoder = self.predictor.image_encoder
+                encoder.forward = torch.compile(encoder.forward, dynamic=False)
+            else:
+                warnings.warn(
+                    "compile_image_encoder is for CUDA only; ignored", UserWarning, stacklevel=2
+                )
+        self.frames: SliceFrames | None = None
+        self.cache: FeatureCache | None = None
+        self._objects: dict[int, _ObjectTrack] = {}
+        self._last_objects: dict[int, ObjectPrompts] = {}
+        self.last_logits: np.ndarray | None = None
+
+    # ----- session ---------------------------------------------------------------------------
+    def _on_image(self) -> None:
+        assert self.image is not None
+        self.frames = SliceFrames(self.image, self.image_size)
+        self.cache = FeatureCache(
+            self.frames,
+            self.predictor.encode_images,
+            device=self.device,
+            storage_device="cpu",
+            dtype=self.feature_cache_dtype,
+            budget_bytes=self.feature_cache_bytes,
+            batch_size=self.encode_batch_size,
+        )
+        self._objects.clear()
+        self._last_objects = {}
+        self.last_logits = None
+
+    def describe(self) -> dict[str, Any]:
+        """The settings in use (for logs and reports)."""
+        return {
+            "config": self.source.config,
+            "checkpoint": "random" if self.source.is_random else str(self.source.path),
+            "image_size": self.image_size,
+            "device": str(self.device),
+            "precision": self.precision,
+            "correction_as_cond": self.correction_as_cond,
+            "stop_after_empty": self.stop_after_empty,
+        }
+
+    def encode_all(self) -> None:
+        """Encode every slice now (otherwise slices are encoded when first needed)."""
+        self._require_image()
+        assert self.cache is not None
+        self.cache.encode_all()
+
+    # ----- prompts ---------------------------------------------------------------------------
+    def predict_slice(
+        self,
+        slice_index: int,
+        prompts: SlicePrompts,
+        *,
+        current: np.ndarray | None = None,
+        object_id: int | None = None,
+    ) -> np.ndarray:
+        """The mask SAM 2 gives for ``prompts`` on one slice.
+
+        On a slice the object was tracked on, the prompts correct the tracked
+        mask (SAM 2 keeps that mask in its state, so ``current`` is not used).
+
+        Args:
+            slice_index: The slice.
+            prompts: Every prompt of the object on that slice.
+            current: Ignored (see above).
+            object_id: The object; default the one these prompts belong to in
+                the last propagation, else the only object, else 1.
+        """
+        self._require_image()
+        if not 0 <= slice_index < self.n_slices:
+            raise InputError(f"slice {slice_index} is outside 0..{self.n_slices - 1}")
+        oid = self._object_of(prompts) if object_id is None else int(object_id)
+        track = self._track_of(oid)
+        if prompts.is_empty:
+            self._clear_slice(oid, track, slice_index)
+            logits = np.full((self.frames.height, self.frames.width), -1024.0, np.float32)  # type: ignore[union-attr]
+        else:
+            logits = self._apply(oid, track, slice_index, prompts)
+        self.last_logits = logits
+        return logits > 0
+
+    def _object_of(self, prompts: SlicePrompts) -> int:
+        for oid, per_slice in self._last_objects.items():
+            if any(p is prompts for p in per_slice.values()):
+                return oid
+        if len(self._objects) == 1:
+            return next(iter(self._objects))
+        return 1
+
+    def _track_of(self, oid: int) -> _ObjectTrack:
+        track = self._objects.get(oid)
+        if track is None:
+            assert self.frames is not None
+            state = self.predictor.init_state_from_frames(
+                self.frames, self.cache, offload_state_to_cpu=self.offload_state_to_cpu
+            )
+            track = self._objects[oid] = _ObjectTrack(state)
+        return track
+
+    def _apply(
+        self, oid: int, track: _ObjectTrack, slice_index: int, prompts: SlicePrompts
+    ) -> np.ndarray:
+        """Bring one slice's prompts into the state; returns the slice's logits."""
+        fingerprint = _Fingerprint.of(prompts)
+        before = track.applied.get(slice_index)
+        if before == fingerprint and slice_index in track.logits:
+            return track.logits[slice_index]
+        self._check_prompts(prompts)
+        predictor, state = self.predictor, track.state
+        logits = None
+        has_points = len(prompts.points) > 0 or prompts.box is not None
+        with predictor.autocast():
+            # A changed mask, or a mask left alone (clicks undone), restarts from the mask.
+            changed = before is None or before.mask != fingerprint.mask or not has_points
+            if prompts.mask is not None and changed:
+                _, _, logits = predictor.add_new_mask(
+                    state, slice_index, oid, np.asarray(prompts.mask, dtype=bool)
+                )
+            if has_points:
+                points = labels = box = None
+                if len(prompts.points):
+                    rc = np.asarray(prompts.points, dtype=np.float32)
+                    points = rc[:, ::-1].copy()  # (row, col) -> (x, y)
+                    labels = np.asarray(prompts.labels, dtype=np.int32)
+                if prompts.box is not None:
+                    r0, c0, r1, c1 = prompts.box
+                    box = np.array([c0, r0, c1, r1], dtype=np.float32)
+                _, _, logits = predictor.add_new_points_or_box(
+                    state, slice_index, oid, points=points, labels=labels, box=box
+                )
+        assert logits is not None
+        out = logits[0, 0].float().cpu().numpy()
+        track.applied[slice_index] = fingerprint
+        track.logits[slice_index] = out
+        return out
+
+    def _check_prompts(self, prompts: SlicePrompts) -> None:
+        assert self.frames is not None
+        h, w = self.frames.height, self.frames.width
+        if prompts.mask is not None and np.shape(prompts.mask) != (h, w):
+            raise InputError(f"mask prompt has shape {np.shape(prompts.mask)}, expected {(h, w)}")
+        if len(prompts.points) != len(prompts.labels):
+            raise InputError("each point prompt needs a label")
+
+    def _clear_slice(self, oid: int, track: _ObjectTrack, slice_index: int) -> None:
+        if slice_index in track.applied:
+            self.predictor.clear_all_prompts_in_frame(
+                track.state, slice_index, oid, need_output=False
+            )
+            del track.applied[slice_index]
+            track.logits.pop(slice_index, None)
+
+    def _sync(self, objects: dict[int, ObjectPrompts]) -> None:
+        """Make the model's prompts those of ``objects`` (for the objects given)."""
+        for oid, per_slice in objects.items():
+            track = self._track_of(oid)
+            wanted = {s: p for s, p in per_slice.items() if not p.is_empty}
+            for s in sorted(set(track.applied) - set(wanted)):
+                self._clear_slice(oid, track, s)
+            for s in sorted(wanted):
+                self._apply(oid, track, s, wanted[s])
+        self._last_objects = dict(objects)
+
+    # ----- propagation -----------------------------------------------------------------------
+    def _track(
+        self, objects: dict[int, ObjectPrompts], start: int, end: int, reverse: bool, fresh: bool
+    ) -> Iterator[SliceResult]:
+        self._sync(objects)
+        oids = list(objects)
+        tracks = [self._objects[oid] for oid in oids]
+        for oid, track in zip(oids, tracks, strict=True):
+            try:
+                self.predictor.begin_walk(track.state, reverse)
+            except RuntimeError as exc:  # the official "no input points or masks"
+                raise InputError(
+                    f"object {oid} has no prompt on a slice it was not tracked on, so SAM 2 "
+                    "has nothing to start from: prompt such a slice, or keep correction_as_cond"
+                ) from exc
+        step = -1 if reverse else 1
+        absent = dict.fromkeys(oids, 0)
+        stopped = dict.fromkeys(oids, False)
+        with contextlib.ExitStack() as stack:
+            if fresh:
+                # Forget the other side of the start (the earlier pass), keep its results.
+                def keep(t: int) -> bool:
+                    return t <= start if reverse else t >= start
+
+                for track in tracks:
+                    stack.enter_context(self.predictor.hide_memory(track.state, keep))
+            for s in range(start, end, step):
+                result = SliceResult(s, {}, {}, {})
+                for oid, track in zip(oids, tracks, strict=True):
+                    out = self.predictor.track_slice(
+                        track.state, s, reverse=reverse, skip=stopped[oid]
+                    )
+                    logits = out.logits[0, 0].cpu().numpy()
+                    result.logits[oid] = logits
+                    result.masks[oid] = logits > 0
+                    result.scores[oid] = out.object_scores[0]
+                    self._update_stop(oid, track, s, out.object_scores[0], absent, stopped)
+                yield result
+
+    def _update_stop(
+        self,
+        oid: int,
+        track: _ObjectTrack,
+        s: int,
+        score: float,
+        absent: dict[int, int],
+        stopped: dict[int, bool],
+    ) -> None:
+        if s in track.state["output_dict_per_obj"][0]["cond_frame_outputs"]:
+            absent[oid], stopped[oid] = 0, False
+        elif not stopped[oid]:
+            absent[oid] = 0 if score > 0 else absent[oid] + 1
+            limit = self.stop_after_empty
+            stopped[oid] = limit is not None and absent[oid] >= limit
+
+    def _require_image(self) -> None:
+        if self.image is None or self.frames is None:
+            raise RuntimeError("call set_image() first")
