@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sam2vol.datasets.base import Dataset, natural_key, read_case_pair
+from sam2vol.datasets.base import FilePairDataset
 from sam2vol.errors import InputError
 
 ORGANS = {1: "liver", 2: "kidney", 3: "spleen", 4: "pancreas"}
 
 
-class AbdomenCT1KDataset(Dataset):
+class AbdomenCT1KDataset(FilePairDataset):
     """AbdomenCT-1K (liver, kidney, spleen, pancreas)."""
 
     kind = "abdomenct1k"
@@ -19,7 +19,6 @@ class AbdomenCT1KDataset(Dataset):
         masks = self.root / "Mask"
         if not masks.is_dir():
             raise InputError(f"{self.root}: an AbdomenCT-1K folder holds Mask/")
-        self._cases = {}
         for image in sorted(self.root.rglob("Case_*_0000.nii*")):
             if masks in image.parents:
                 continue
@@ -31,11 +30,3 @@ class AbdomenCT1KDataset(Dataset):
             raise InputError(
                 f"{self.root}: no Case_XXXXX_0000.nii.gz with a Mask/Case_XXXXX.nii.gz"
             )
-
-    def case_ids(self) -> list[str]:
-        return sorted(self._cases, key=natural_key)
-
-    def read_pair(self, case_id):
-        if case_id not in self._cases:
-            raise InputError(f"{self.spec}: no case {case_id!r}")
-        return read_case_pair(*self._cases[case_id])

@@ -164,6 +164,30 @@ def _unique_names(objects: list[ObjectSpec]) -> list[ObjectSpec]:
     ]
 
 
+class FilePairDataset(Dataset):
+    """A layout of one image file and one label file per case.
+
+    Subclasses fill ``self._cases`` (case id -> (image path, label path)) in
+    ``__init__``; this class lists and reads them.
+    """
+
+    # Whether --channel picks a channel inside the image file (4D files).
+    channel_in_file: ClassVar[bool] = False
+
+    def __init__(self, root: str | Path, **options) -> None:
+        super().__init__(root, **options)
+        self._cases: dict[str, tuple[Path, Path]] = {}
+
+    def case_ids(self) -> list[str]:
+        return sorted(self._cases, key=natural_key)
+
+    def read_pair(self, case_id: str) -> tuple[Volume, Volume]:
+        if case_id not in self._cases:
+            raise InputError(f"{self.spec}: no case {case_id!r}")
+        channel = self.channel if self.channel_in_file else None
+        return read_case_pair(*self._cases[case_id], channel=channel)  # type: ignore[arg-type]
+
+
 def read_case_pair(
     image_path: Path, label_path: Path, *, channel: int | None = None
 ) -> tuple[Volume, Volume]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sam2vol.datasets.base import Dataset, ObjectSpec, natural_key, read_case_pair
+from sam2vol.datasets.base import FilePairDataset, ObjectSpec
 from sam2vol.errors import InputError
 
 SEQUENCES = ("flair", "t1", "t1ce", "t2")
@@ -30,7 +30,7 @@ def _find(folder: Path, suffix: str) -> Path | None:
     return None
 
 
-class BratsDataset(Dataset):
+class BratsDataset(FilePairDataset):
     """A BraTS 2020 training folder (e.g. ``MICCAI_BraTS2020_TrainingData``)."""
 
     kind = "brats"
@@ -48,7 +48,6 @@ class BratsDataset(Dataset):
         if channel not in SEQUENCES:
             raise InputError(f"--channel {channel!r}: brats needs one of {', '.join(SEQUENCES)}")
         self.sequence = channel
-        self._cases = {}
         for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
             image, seg = _find(folder, self.sequence), _find(folder, "seg")
             if image is not None and seg is not None:
@@ -58,11 +57,3 @@ class BratsDataset(Dataset):
 
     def objects(self, label: np.ndarray) -> list[ObjectSpec]:
         return list(REGIONS)
-
-    def case_ids(self) -> list[str]:
-        return sorted(self._cases, key=natural_key)
-
-    def read_pair(self, case_id):
-        if case_id not in self._cases:
-            raise InputError(f"{self.spec}: no case {case_id!r}")
-        return read_case_pair(*self._cases[case_id])

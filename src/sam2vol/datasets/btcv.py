@@ -6,7 +6,7 @@ The folder may be the one holding ``img/`` and ``label/`` or its parent with
 
 from __future__ import annotations
 
-from sam2vol.datasets.base import Dataset, natural_key, read_case_pair
+from sam2vol.datasets.base import FilePairDataset
 from sam2vol.errors import InputError
 
 ORGANS = {
@@ -26,7 +26,7 @@ ORGANS = {
 }
 
 
-class BtcvDataset(Dataset):
+class BtcvDataset(FilePairDataset):
     """The BTCV abdomen training set (13 organs)."""
 
     kind = "btcv"
@@ -39,7 +39,6 @@ class BtcvDataset(Dataset):
             base = base / "Training"
         if not (base / "img").is_dir() or not (base / "label").is_dir():
             raise InputError(f"{self.root}: a BTCV folder holds img/ and label/")
-        self._cases = {}
         for image in sorted((base / "img").glob("img*.nii*")):
             number = image.name[3:].split(".")[0]
             label = next(iter(sorted((base / "label").glob(f"label{number}.nii*"))), None)
@@ -47,11 +46,3 @@ class BtcvDataset(Dataset):
                 self._cases[f"img{number}"] = (image, label)
         if not self._cases:
             raise InputError(f"{base}: no imgXXXX.nii.gz with a matching label/labelXXXX.nii.gz")
-
-    def case_ids(self) -> list[str]:
-        return sorted(self._cases, key=natural_key)
-
-    def read_pair(self, case_id):
-        if case_id not in self._cases:
-            raise InputError(f"{self.spec}: no case {case_id!r}")
-        return read_case_pair(*self._cases[case_id])

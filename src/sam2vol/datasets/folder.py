@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sam2vol.datasets.base import Dataset, natural_key, read_case_pair
+from sam2vol.datasets.base import FilePairDataset
 from sam2vol.errors import InputError
 from sam2vol.io.read import NIFTI_SUFFIXES, SITK_SUFFIXES, _suffix
 
@@ -21,8 +21,10 @@ def _stem(path: Path) -> str:
     return path.name[: -len(_suffix(path))]
 
 
-class FolderDataset(Dataset):
+class FolderDataset(FilePairDataset):
     """``images/`` + ``labels/`` matched by file name."""
+
+    channel_in_file = True
 
     kind = "folder"
 
@@ -37,19 +39,9 @@ class FolderDataset(Dataset):
             return {_stem(p): p for p in files if _suffix(p) in SUFFIXES}
 
         image_files, label_files = volumes(images), volumes(labels)
-        self._cases = {}
         for stem, image in image_files.items():
             case = stem if stem in label_files else re.sub(r"_\d{4}$", "", stem)
             if case in label_files and case not in self._cases:
                 self._cases[case] = (image, label_files[case])
         if not self._cases:
             raise InputError(f"{self.root}: no file in images/ has a label of the same name")
-
-    def case_ids(self) -> list[str]:
-        return sorted(self._cases, key=natural_key)
-
-    def read_pair(self, case_id):
-        if case_id not in self._cases:
-            raise InputError(f"{self.spec}: no case {case_id!r}")
-        image, label = self._cases[case_id]
-        return read_case_pair(image, label, channel=self.channel)  # type: ignore[arg-type]

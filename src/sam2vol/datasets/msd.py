@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sam2vol.datasets.base import Dataset, natural_key, read_case_pair, safe_name
+from sam2vol.datasets.base import FilePairDataset, safe_name
 from sam2vol.errors import InputError
 
 
@@ -21,8 +21,10 @@ def _nifti_stem(path: Path) -> str:
     return path.stem
 
 
-class MsdDataset(Dataset):
+class MsdDataset(FilePairDataset):
     """A Decathlon task folder, e.g. ``Task09_Spleen``."""
+
+    channel_in_file = True
 
     kind = "msd"
 
@@ -35,20 +37,19 @@ class MsdDataset(Dataset):
             self.meta = json.loads(meta_path.read_text())
         except ValueError as exc:
             raise InputError(f"{meta_path}: not valid JSON ({exc})") from exc
-        self._pairs: dict[str, tuple[Path, Path]] = {}
         for entry in self.meta.get("training", []):
             image = self.root / str(entry["image"]).lstrip("./")
             label = self.root / str(entry["label"]).lstrip("./")
             if image.is_file() and label.is_file():
-                self._pairs[_nifti_stem(image)] = (image, label)
-        if not self._pairs:  # dataset.json without a usable list: match the folders
+                self._cases[_nifti_stem(image)] = (image, label)
+        if not self._cases:  # dataset.json without a usable list: match the folders
             for label in sorted((self.root / "labelsTr").glob("*.nii*")):
                 if label.name.startswith("._"):
                     continue
                 image = self.root / "imagesTr" / label.name
                 if image.is_file():
-                    self._pairs[_nifti_stem(image)] = (image, label)
-        if not self._pairs:
+                    self._cases[_nifti_stem(image)] = (image, label)
+        if not self._cases:
             raise InputError(f"{self.root}: no image/label pairs in imagesTr/ and labelsTr/")
         modalities = self.meta.get("modality", {})
         if self.channel is None and len(modalities) > 1:
@@ -67,12 +68,3 @@ class MsdDataset(Dataset):
             if value_id > 0:
                 out[value_id] = safe_name(name)
         return out
-
-    def case_ids(self) -> list[str]:
-        return sorted(self._pairs, key=natural_key)
-
-    def read_pair(self, case_id):
-        if case_id not in self._pairs:
-            raise InputError(f"{self.spec}: no case {case_id!r}")
-        image, label = self._pairs[case_id]
-        return read_case_pair(image, label, channel=self.channel)  # type: ignore[arg-type]
