@@ -13,19 +13,33 @@ from sam2vol.protocols.rules import SHEN_STOP_DEPTH, Click
 SALIENT_PIXELS = 256
 
 
-def _centre_slice(run: ProtocolRun, salient: bool, min_pixels: int):
-    """The centre slice of the evaluated range, or a reason to skip the object."""
-    s = run.user.extent_centre(SALIENT_PIXELS if salient else 0)
-    if s is None:
-        return None, f"no slice shows more than {SALIENT_PIXELS} pixels of the object"
-    pixels = run.user.object_pixels(s)
-    if pixels <= min_pixels:
-        return None, f"centre slice {s} shows {pixels} <= {min_pixels} pixels of the object"
-    return s, None
+@dataclass
+class _Shen2024(Protocol):
+    """What both Shen et al. protocols share: the centre slice and the slice scope."""
+
+    salient: bool = False
+    min_pixels: int = 100
+
+    @property
+    def eval_slices(self) -> str:
+        return "salient" if self.salient else "all"
+
+    def centre_slice(self, run: ProtocolRun) -> tuple[int | None, str | None]:
+        """The centre slice of the evaluated range, or a reason to skip the object."""
+        s = run.user.extent_centre(SALIENT_PIXELS if self.salient else 0)
+        if s is None:
+            return None, f"no slice shows more than {SALIENT_PIXELS} pixels of the object"
+        pixels = run.user.object_pixels(s)
+        if pixels <= self.min_pixels:
+            return (
+                None,
+                f"centre slice {s} shows {pixels} <= {self.min_pixels} pixels of the object",
+            )
+        return s, None
 
 
 @dataclass
-class Shen2024Mask(Protocol):
+class Shen2024Mask(_Shen2024):
     """Ground-truth mask on the centre slice, propagated forward then backward without reset.
 
     Attributes:
@@ -35,15 +49,9 @@ class Shen2024Mask(Protocol):
     """
 
     name = "shen2024-mask"
-    salient: bool = False
-    min_pixels: int = 100
-
-    @property
-    def eval_slices(self) -> str:
-        return "salient" if self.salient else "all"
 
     def interact(self, run: ProtocolRun) -> str | None:
-        s, reason = _centre_slice(run, self.salient, self.min_pixels)
+        s, reason = self.centre_slice(run)
         if s is None:
             return reason
         run.draw_mask(s, run.user.outline(s))
@@ -53,7 +61,7 @@ class Shen2024Mask(Protocol):
 
 
 @dataclass
-class Shen2024Clicks(Protocol):
+class Shen2024Clicks(_Shen2024):
     """k clicks on the centre slice, one per round at the deepest error; all re-sent each round.
 
     Attributes:
@@ -64,15 +72,9 @@ class Shen2024Clicks(Protocol):
 
     name = "shen2024-clicks"
     clicks: int = 5
-    salient: bool = False
-    min_pixels: int = 100
-
-    @property
-    def eval_slices(self) -> str:
-        return "salient" if self.salient else "all"
 
     def interact(self, run: ProtocolRun) -> str | None:
-        s, reason = _centre_slice(run, self.salient, self.min_pixels)
+        s, reason = self.centre_slice(run)
         if s is None:
             return reason
         given: list[Click] = []
