@@ -35,19 +35,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 @pytest.fixture(scope="module")
-def engine():
-    eng = make_engine()
-    eng.set_image(volume(), (2.0, 1.0, 1.0))
-    return eng
-
-
-@pytest.fixture
-def fresh(engine):
-    engine.set_image(engine.image, engine.spacing_mm)
-    return engine
-
-
-@pytest.fixture(scope="module")
 def checkpoint_file(engine, tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "sam2.1_hiera_tiny_finetuned.pt"
     torch.save({"model": engine.predictor.state_dict()}, path)

@@ -29,20 +29,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 ATOL = 1e-4
 
 
-@pytest.fixture(scope="module")
-def engine():
-    eng = make_engine()
-    eng.set_image(volume(), (2.0, 1.0, 1.0))
-    return eng
-
-
-@pytest.fixture
-def fresh(engine):
-    """The shared engine with a fresh session (features stay valid: same image)."""
-    engine.set_image(engine.image, engine.spacing_mm)
-    return engine
-
-
 def close(ours: np.ndarray, theirs: np.ndarray) -> None:
     ours, theirs = np.asarray(ours, np.float32), np.asarray(theirs, np.float32).reshape(ours.shape)
     np.testing.assert_allclose(ours, theirs, atol=ATOL, rtol=1e-4)
