@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
@@ -37,16 +38,16 @@ def official_predictor(engine: Any) -> Any:
     """Meta's ``SAM2VideoPredictor`` built the same way, with the engine's weights."""
     import torch
 
-    from sam2vol.engines.sam2.engine import build_predictor
+    from sam2vol.engines.sam2.models import build_predictor
 
+    weights = dataclasses.replace(engine.source, state_dict=engine.predictor.state_dict())
     official = build_predictor(
-        engine.source,
+        weights,
         image_size=engine.image_size,
         device=torch.device("cpu"),
         correction_as_cond=engine.correction_as_cond,
         predictor_target="sam2.sam2_video_predictor.SAM2VideoPredictor",
     )
-    official.load_state_dict(engine.predictor.state_dict())
     official.fill_hole_area = 8  # the official setting (skipped without the CUDA extension)
     return official
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import warnings
+import weakref
 
 import numpy as np
 import pytest
@@ -137,6 +139,57 @@ def test_medsam2_file_name_defaults_to_512(engine, tmp_path):
     torch.save(engine.predictor.state_dict(), path)  # a bare state dict works too
     eng = Sam2Engine(checkpoint=path, device="cpu")
     assert eng.image_size == 512
+
+
+def test_image_size_recorded_in_the_checkpoint_is_the_default(engine, tmp_path):
+    path = tmp_path / "best.pt"
+    weights = engine.predictor.state_dict()
+    torch.save({"model": weights, "config": "sam2.1_hiera_t", "image_size": 96}, path)
+    assert Sam2Engine(checkpoint=path, device="cpu").image_size == 96
+    assert Sam2Engine(checkpoint=path, device="cpu", image_size=64).image_size == 64
+    torch.save({"model": weights, "image_size": 100}, path)
+    with pytest.raises(InputError, match=r"best\.pt: records image_size 100, expected a multiple"):
+        Sam2Engine(checkpoint=path, device="cpu")
+
+
+def test_engines_with_the_same_model_share_it(engine, checkpoint_file):
+    same = make_engine()
+    assert same.predictor is engine.predictor
+    assert make_engine(seed=1).predictor is not engine.predictor
+    assert make_engine(image_size=IMAGE_SIZE + 32).predictor is not engine.predictor
+    assert make_engine(correction_as_cond=False).predictor is not engine.predictor
+    a = Sam2Engine(checkpoint=checkpoint_file, image_size=IMAGE_SIZE, device="cpu")
+    b = Sam2Engine(checkpoint=checkpoint_file, image_size=IMAGE_SIZE, device="cpu")
+    assert a.predictor is b.predictor is not engine.predictor  # a file, not the random model
+    assert a.source.state_dict is None  # the model holds the weights, once
+    assert a.describe()["checkpoint"] == str(checkpoint_file)
+
+
+def test_a_model_goes_with_its_last_engine():
+    first = make_engine(seed=11)
+    gone = weakref.ref(first.predictor)
+    make_engine(seed=12)  # now the most recently used model
+    del first
+    gc.collect()
+    assert gone() is None
+
+
+def test_sessions_on_a_shared_model_stay_apart(engine):
+    def run(eng, seed: int) -> dict[int, np.ndarray]:
+        eng.set_image(volume(seed), (1.0, 1.0, 1.0))
+        prompt = points((36, 40, True))
+        prompt.result = eng.predict_slice(4, prompt, object_id=1)
+        return {r.slice_index: r.logits[1] for r in eng.propagate({1: {4: prompt}})}
+
+    a, b = make_engine(), make_engine()
+    assert a.predictor is b.predictor
+    first = run(a, 0)
+    other = run(b, 1)
+    again = run(a, 0)
+    assert sorted(first) == sorted(again) == list(range(N_SLICES))
+    for s in first:
+        np.testing.assert_array_equal(first[s], again[s])
+    assert any(not np.array_equal(first[s], other[s]) for s in first)
 
 
 # ----- frames and features -------------------------------------------------------------------

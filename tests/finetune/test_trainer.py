@@ -12,6 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from sam2vol.cli.main import app
+from sam2vol.engines.sam2.checkpoints import resolve_source
 from sam2vol.errors import InputError
 from sam2vol.finetune.config import TrainConfig
 from sam2vol.finetune.trainer import Trainer
@@ -123,13 +124,28 @@ def test_resume_after_a_crash_reaches_the_same_state(setup, tmp_path, monkeypatc
 
 
 def test_trained_checkpoint_runs_through_evaluate(setup, tmp_path):
+    assert resolve_source(setup.full / "best.pt").image_size == IMAGE_SIZE
     out = tmp_path / "eval"
     args = [
-        "evaluate", "--dataset", f"folder:{setup.data}", "--protocol", "ma2024",
-        "--out", str(out), "--engine", "sam2", "--checkpoint", str(setup.full / "best.pt"),
-        "--engine-option", f"image_size={IMAGE_SIZE}", "--engine-option", "device=cpu",
-        "--workers", "1", "--limit", "1", "--no-progress",
-    ]  # fmt: skip
+        "evaluate",
+        "--dataset",
+        f"folder:{setup.data}",
+        "--protocol",
+        "ma2024",
+        "--out",
+        str(out),
+        "--engine",
+        "sam2",
+        "--checkpoint",
+        str(setup.full / "best.pt"),
+        "--engine-option",
+        "device=cpu",
+        "--workers",
+        "1",
+        "--limit",
+        "1",
+        "--no-progress",
+    ]  # fmt: skip  (no image size: the engine takes the one best.pt records)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = runner.invoke(app, args, catch_exceptions=False)

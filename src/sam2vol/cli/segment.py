@@ -29,7 +29,8 @@ def segment(
     checkpoint: Annotated[str | None, typer.Option(help="SAM 2 checkpoint file.")] = None,
     config: Annotated[str | None, typer.Option(help="SAM 2 config name (else detected).")] = None,
     image_size: Annotated[
-        int | None, typer.Option(help="SAM 2 input size (default 1024; 512 for MedSAM2).")
+        int | None,
+        typer.Option(help="SAM 2 input size (default: the checkpoint's, else 1024; MedSAM2 512)."),
     ] = None,
     axis: Annotated[str, typer.Option(help="axial, coronal or sagittal.")] = "axial",
     intensity: Annotated[str, typer.Option(help="Intensity preset (see docs).")] = "auto",

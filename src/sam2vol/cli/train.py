@@ -21,7 +21,8 @@ def train(
     out: Annotated[Path, typer.Option(help="Output folder (best.pt, last.pt, log.csv, ...).")],
     config: Annotated[str | None, typer.Option(help="SAM 2 config name (else detected).")] = None,
     image_size: Annotated[
-        int | None, typer.Option(help="Model input size (default 1024; 512 for MedSAM2).")
+        int | None,
+        typer.Option(help="Model input size (default: the checkpoint's, else 1024; MedSAM2 512)."),
     ] = None,
     clip_length: Annotated[
         int, typer.Option(help="Slices per clip (paper: 6 lung, 12 spleen and pancreas).")
@@ -118,5 +119,5 @@ def train(
     typer.echo(
         f"{summary.best}: epoch {summary.best_epoch} of {summary.epochs} "
         f"({summary.steps} steps); use it with: sam2vol evaluate ... --engine sam2 "
-        f"--checkpoint {summary.best} --engine-option image_size={settings.image_size}"
+        f"--checkpoint {summary.best}"
     )

@@ -42,7 +42,8 @@ class TrainConfig:
         checkpoint: SAM 2 weights file, or ``random:CONFIG`` (tests only).
         out: Output folder.
         config: SAM 2 config name; default detected from the checkpoint.
-        image_size: Model input size; default 1024, 512 for MedSAM2 files.
+        image_size: Model input size; default the size the checkpoint records
+            (a ``sam2vol train`` output), else 512 for MedSAM2 files, else 1024.
         clip_length: Slices per clip (the paper: 6 lung, 12 spleen/pancreas).
         epochs: Passes over the training cases.
         clips_per_case: Clips drawn from each training case per epoch.

@@ -37,7 +37,7 @@ TRAINED_PARTS = ("memory_attention", "sam_mask_decoder")
 
 def build_sam2(source: ModelSource, image_size: int, device: torch.device) -> Any:
     """The engine's SAM 2 predictor (see :func:`sam2vol.engines.sam2.engine.build_predictor`)."""
-    from sam2vol.engines.sam2.engine import build_predictor
+    from sam2vol.engines.sam2.models import build_predictor
 
     return build_predictor(source, image_size=image_size, device=device)
 

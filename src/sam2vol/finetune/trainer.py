@@ -177,7 +177,7 @@ class Trainer:
         source = resolve_source(config.checkpoint, config.config, config.seed)
         config.config = source.config
         if config.image_size is None:
-            config.image_size = 512 if source.looks_like_medsam2 else 1024
+            config.image_size = source.default_image_size
         saved = torch.load(last, map_location="cpu", weights_only=True) if resume else None
         if saved is not None:
             conflicts = config.resume_conflicts(TrainConfig.from_dict(saved["train_config"]))

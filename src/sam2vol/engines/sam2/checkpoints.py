@@ -4,7 +4,9 @@ A checkpoint is a file the user supplies (``--checkpoint PATH``): SAM 2.0 or
 2.1 in any size (tiny, small, base+, large), or a fine-tune sharing one of
 those architectures (MedSAM2 is SAM 2.1 tiny at image size 512). The config
 is read from the state dict (patch-embedding width, number of trunk blocks,
-2.1-only parameters) unless named with ``--config``. Nothing is downloaded.
+2.1-only parameters) unless named with ``--config``. A checkpoint written by
+``sam2vol train`` also records the image size it was trained at, which then
+becomes the default. Nothing is downloaded.
 
 For tests and benchmarks only, ``random:NAME`` (e.g. ``random:sam2.1_hiera_t``)
 builds a randomly initialised model of a named config, with a loud warning.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +48,19 @@ class ModelSource:
 
     Attributes:
         config: Short config name (a key of :data:`CONFIGS`).
-        state_dict: The weights, or None for a random initialisation.
+        state_dict: The weights (None for a random initialisation, or once
+            released with :meth:`without_weights`).
         path: The checkpoint file, or None for random weights.
         seed: Seed of the random initialisation.
+        image_size: The input size the checkpoint says it was trained at
+            (``sam2vol train`` writes it), else None.
     """
 
     config: str
     state_dict: dict[str, Any] | None
     path: Path | None
     seed: int = 0
+    image_size: int | None = None
 
     @property
     def hydra_config(self) -> str:
@@ -62,12 +68,23 @@ class ModelSource:
 
     @property
     def is_random(self) -> bool:
-        return self.state_dict is None
+        return self.path is None
+
+    def without_weights(self) -> ModelSource:
+        """This source without its state dict (once a model holds the weights)."""
+        return replace(self, state_dict=None)
 
     @property
     def looks_like_medsam2(self) -> bool:
         """Whether the file name says MedSAM2 (trained at image size 512)."""
         return self.path is not None and "medsam" in self.path.name.lower()
+
+    @property
+    def default_image_size(self) -> int:
+        """The size recorded in the checkpoint, else 512 for MedSAM2 files, else 1024."""
+        if self.image_size is not None:
+            return self.image_size
+        return 512 if self.looks_like_medsam2 else 1024
 
 
 def config_name(name: str) -> str:
@@ -113,11 +130,15 @@ def detect_config(state_dict: dict[str, Any]) -> str:
     return f"{version}_hiera_{size}"
 
 
-def read_state_dict(path: Path) -> dict[str, Any]:
-    """The model weights in a checkpoint file (``{"model": state_dict}`` or a bare state dict).
+def read_checkpoint(path: Path) -> tuple[dict[str, Any], int | None]:
+    """The weights in a checkpoint file and the image size it records, if any.
+
+    The file holds ``{"model": state_dict, ...}`` (official and ``sam2vol
+    train`` checkpoints; the latter add ``image_size``) or a bare state dict.
 
     Raises:
-        InputError: The file is missing, unreadable or holds no state dict.
+        InputError: The file is missing, unreadable, holds no state dict, or
+            records an image size that is no multiple of 32.
     """
     import torch
 
@@ -130,14 +151,23 @@ def read_state_dict(path: Path) -> dict[str, Any]:
         raise InputError(
             f"--checkpoint {path}: cannot read it as a PyTorch file ({first_line})"
         ) from exc
+    image_size = None
     if isinstance(data, dict) and isinstance(data.get("model"), dict):
+        recorded = data.get("image_size")
+        if recorded is not None:
+            if not isinstance(recorded, int) or recorded < 64 or recorded % 32:
+                raise InputError(
+                    f"--checkpoint {path}: records image_size {recorded!r}, "
+                    "expected a multiple of 32 >= 64"
+                )
+            image_size = int(recorded)
         data = data["model"]
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
         raise InputError(f"--checkpoint {path}: holds no model state dict")
     # Checkpoints saved from DataParallel/DDP wrappers prefix every key.
     if data and all(k.startswith("module.") for k in data):
         data = {k.removeprefix("module."): v for k, v in data.items()}
-    return data
+    return data, image_size
 
 
 def resolve_source(checkpoint: str | Path, config: str | None = None, seed: int = 0) -> ModelSource:
@@ -165,9 +195,11 @@ def resolve_source(checkpoint: str | Path, config: str | None = None, seed: int 
         print(f"WARNING: {message}", file=sys.stderr)
         return ModelSource(config=name, state_dict=None, path=None, seed=seed)
     path = Path(spec).expanduser()
-    state_dict = read_state_dict(path)
+    state_dict, image_size = read_checkpoint(path)
     detected = detect_config(state_dict) if config is None else config_name(config)
-    return ModelSource(config=detected, state_dict=state_dict, path=path, seed=seed)
+    return ModelSource(
+        config=detected, state_dict=state_dict, path=path, seed=seed, image_size=image_size
+    )
 
 
 def load_weights(model: Any, source: ModelSource) -> None:
@@ -177,6 +209,8 @@ def load_weights(model: Any, source: ModelSource) -> None:
         InputError: The checkpoint does not match the config.
     """
     if source.state_dict is None:
+        if source.path is not None:
+            raise ValueError(f"the weights of {source.path} were released after loading")
         return
     model_keys = set(model.state_dict())
     missing = sorted(model_keys - set(source.state_dict))

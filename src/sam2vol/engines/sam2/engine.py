@@ -31,14 +31,14 @@ import numpy as np
 import torch
 
 from sam2vol.engines.base import Engine, ObjectPrompts, SlicePrompts, SliceResult
-from sam2vol.engines.sam2.checkpoints import ModelSource, load_weights, resolve_source
+from sam2vol.engines.sam2.checkpoints import resolve_source
 from sam2vol.engines.sam2.feature_cache import CACHE_DTYPES, FeatureCache
 from sam2vol.engines.sam2.frames import SliceFrames
+from sam2vol.engines.sam2.models import shared_predictor
 from sam2vol.engines.sam2.predictor import InferenceState, Sam2VolPredictor
 from sam2vol.errors import InputError
 
 PRECISIONS = ("auto", "float32", "bfloat16")
-PREDICTOR_TARGET = "sam2vol.engines.sam2.predictor.Sam2VolPredictor"
 
 
 @dataclass(frozen=True)
@@ -95,56 +95,6 @@ def pick_device(device: str) -> torch.device:
     return dev
 
 
-def has_sam2_extension() -> bool:
-    """Whether SAM 2's optional CUDA extension (hole filling) is built."""
-    try:
-        from sam2 import _C  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def build_predictor(
-    source: ModelSource,
-    *,
-    image_size: int,
-    device: torch.device,
-    correction_as_cond: bool = True,
-    predictor_target: str = PREDICTOR_TARGET,
-) -> Any:
-    """A SAM 2 video predictor with the official post-processing settings.
-
-    Built like ``sam2.build_sam.build_sam2_video_predictor`` from the packaged
-    config; random weights are drawn under ``source.seed`` without touching
-    the global random state.
-
-    Args:
-        source: The config and weights.
-        image_size: The model's input size (a multiple of 32).
-        device: Where the model runs.
-        correction_as_cond: ``add_all_frames_to_correct_as_cond``.
-        predictor_target: The predictor class (ours, or the official one for
-            comparisons).
-    """
-    from sam2.build_sam import build_sam2_video_predictor
-
-    overrides = [
-        f"++model._target_={predictor_target}",
-        f"++model.image_size={int(image_size)}",
-        f"++model.add_all_frames_to_correct_as_cond={str(bool(correction_as_cond)).lower()}",
-    ]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(source.seed)
-        model = build_sam2_video_predictor(
-            source.hydra_config, ckpt_path=None, device="cpu", hydra_overrides_extra=overrides
-        )
-    load_weights(model, source)
-    if not has_sam2_extension():
-        # The official code would try, warn and skip on every slice.
-        model.fill_hole_area = 0
-    return model.to(device).eval()
-
-
 class Sam2Engine(Engine):
     """SAM 2 (or MedSAM2) video predictor, with every slice encoded once per session.
 
@@ -154,8 +104,9 @@ class Sam2Engine(Engine):
             (tests and benchmarks only; warns loudly).
         config: Config name (e.g. ``sam2.1_hiera_t``); default detected from
             the checkpoint.
-        image_size: Model input size, a multiple of 32; default 1024, or 512
-            when the checkpoint's file name says MedSAM2.
+        image_size: Model input size, a multiple of 32; default the size a
+            ``sam2vol train`` checkpoint records, else 512 when the file name
+            says MedSAM2, else 1024.
         device: ``auto`` (CUDA, else MPS, else CPU), ``cpu``, ``cuda``, ``mps``.
         precision: ``auto`` (bfloat16 autocast on CUDA, float32 elsewhere),
             ``float32`` or ``bfloat16`` (CUDA only).
@@ -213,9 +164,9 @@ class Sam2Engine(Engine):
         if feature_cache_gb < 0:
             raise InputError(f"feature cache budget must be >= 0 GB, got {feature_cache_gb}")
         self.device = pick_device(device)
-        self.source = resolve_source(checkpoint, config, seed)
+        source = resolve_source(checkpoint, config, seed)
         if image_size is None:
-            image_size = 512 if self.source.looks_like_medsam2 else 1024
+            image_size = source.default_image_size
         if image_size < 64 or image_size % 32:
             raise InputError(f"--image-size must be a multiple of 32 and >= 64, got {image_size}")
         self.image_size = int(image_size)
@@ -236,21 +187,20 @@ class Sam2Engine(Engine):
         self.encode_batch_size = int(encode_batch_size)
         self.offload_state_to_cpu = bool(offload_state_to_cpu)
 
-        self.predictor: Sam2VolPredictor = build_predictor(
-            self.source,
+        if compile_image_encoder and self.device.type != "cuda":
+            warnings.warn(
+                "compile_image_encoder is for CUDA only; ignored", UserWarning, stacklevel=2
+            )
+            compile_image_encoder = False
+        self.predictor: Sam2VolPredictor = shared_predictor(
+            source,
             image_size=self.image_size,
             device=self.device,
             correction_as_cond=self.correction_as_cond,
+            autocast_dtype=torch.bfloat16 if use_bf16 else None,
+            compile_image_encoder=compile_image_encoder,
         )
-        self.predictor.autocast_dtype = torch.bfloat16 if use_bf16 else None
-        if compile_image_encoder:
-            if self.device.type == "cuda":
-                encoder = self.predictor.image_encoder
-                encoder.forward = torch.compile(encoder.forward, dynamic=False)
-            else:
-                warnings.warn(
-                    "compile_image_encoder is for CUDA only; ignored", UserWarning, stacklevel=2
-                )
+        self.source = source.without_weights()  # the model holds them
         self.frames: SliceFrames | None = None
         self.cache: FeatureCache | None = None
         self._objects: dict[int, _ObjectTrack] = {}
