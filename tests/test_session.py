@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from sam2vol import InputError, Volume
-from sam2vol.prompts import MaskPrompt, PointPrompt, Propagate, event_from_dict, event_to_dict
+from sam2vol.prompts import (
+    EditObject,
+    MaskPrompt,
+    PointPrompt,
+    Propagate,
+    RemoveObject,
+    event_from_dict,
+    event_to_dict,
+)
 from sam2vol.session import Session, read_log
 from tests.helpers import ThresholdEngine
 
@@ -125,8 +133,62 @@ def test_event_json_round_trip():
         PointPrompt(1, (1, 2, 3), False),
         MaskPrompt.from_array(2, 2, 5, np.eye(4, dtype=bool)),
         Propagate(start=3, direction="forward", max_slices=4, object_ids=(1, 2)),
+        EditObject(2, "liver", (10, 20, 30)),
+        EditObject(2, None, None),
+        RemoveObject(3),
     ]
     for event in events:
         assert event_from_dict(json.loads(json.dumps(event_to_dict(event)))) == event
     with pytest.raises(InputError, match="unknown prompt kind"):
         event_from_dict({"kind": "lasso"})
+
+
+def test_objects_are_renamed_recoloured_and_removed_with_undo(session, volume, tmp_path):
+    session.add_point((8, 6, 10))
+    session.add_point((20, 12, 9), object_id=2)
+    list(session.propagate())
+    tube_b = session.mask(2).copy()
+    session.edit_object(2, name="tube B")
+    session.edit_object(2, color=(1, 2, 3))
+    assert (session.objects[2].name, session.objects[2].color) == ("tube B", (1, 2, 3))
+    session.remove_object(2)
+    assert list(session.objects) == [1] and session.prompts(2) == {}
+    assert session.label_map().data.max() == 1
+    with pytest.raises(InputError, match="no object 2"):
+        session.mask(2)
+    log = session.save_log(tmp_path / "log.json")
+    again = Session(volume, ThresholdEngine(), intensity="mr-percentile")
+    again.replay(log)
+    np.testing.assert_array_equal(again.label_map().data, session.label_map().data)
+
+    session.undo()  # the removal: object, prompts and mask come back
+    np.testing.assert_array_equal(session.mask(2), tube_b)
+    assert session.objects[2].name == "tube B" and 9 in session.prompts(2)
+    session.undo()
+    assert session.objects[2].color != (1, 2, 3)
+    session.redo()
+    session.redo()
+    assert 2 not in session.objects
+
+
+def test_object_edits_are_checked(session):
+    session.add_point((8, 6, 10))
+    for call, message in (
+        (lambda: session.edit_object(5, name="x"), "no object 5"),
+        (lambda: session.edit_object(1, name="  "), "cannot be empty"),
+        (lambda: session.edit_object(1, color=(0, 0, 256)), "0..255"),
+        (lambda: session.remove_object(5), "no object 5"),
+    ):
+        with pytest.raises(InputError, match=message):
+            call()
+    assert len(session.events) == 2
+
+
+def test_a_reused_object_id_starts_clean_in_the_engine(session):
+    forgotten = []
+    session.engine.forget_object = forgotten.append
+    session.add_point((8, 6, 10), object_id=2)
+    session.remove_object(2)
+    session.add_point((20, 12, 9), object_id=2)  # a new object 2
+    assert forgotten == [2, 2, 2]  # added, removed, added again
+    assert session.slice_mask(2, 9).any() and not session.slice_mask(2, 10).any()

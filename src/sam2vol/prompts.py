@@ -137,10 +137,39 @@ class AddObject(_Record):
     color: tuple[int, int, int]
 
 
+@dataclass(frozen=True)
+class EditObject(_Record):
+    """Rename and/or recolour an object (None keeps that attribute)."""
+
+    kind: ClassVar[str] = "edit_object"
+    object_id: int
+    name: str | None = None
+    color: tuple[int, int, int] | None = None
+
+
+@dataclass(frozen=True)
+class RemoveObject(_Record):
+    """Delete an object with its prompts and mask."""
+
+    kind: ClassVar[str] = "remove_object"
+    object_id: int
+
+
 Prompt = PointPrompt | BoxPrompt | MaskPrompt
-Event = PointPrompt | BoxPrompt | MaskPrompt | ClearPrompts | Propagate | AddObject
+ObjectEvent = AddObject | EditObject | RemoveObject
+Event = PointPrompt | BoxPrompt | MaskPrompt | ClearPrompts | Propagate | ObjectEvent
 _EVENT_TYPES: dict[str, type] = {
-    t.kind: t for t in (PointPrompt, BoxPrompt, MaskPrompt, ClearPrompts, Propagate, AddObject)
+    t.kind: t
+    for t in (
+        PointPrompt,
+        BoxPrompt,
+        MaskPrompt,
+        ClearPrompts,
+        Propagate,
+        AddObject,
+        EditObject,
+        RemoveObject,
+    )
 }
 
 
@@ -166,7 +195,7 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     cls = _EVENT_TYPES[kind]
     try:
         fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        if kind == "add_object":
+        if kind in ("add_object", "edit_object") and fixed.get("color") is not None:
             fixed["color"] = tuple(int(c) for c in fixed["color"])
         return cls(**fixed)
     except TypeError as exc:

@@ -31,10 +31,12 @@ from sam2vol.prompts import (
     BoxPrompt,
     ClearPrompts,
     Direction,
+    EditObject,
     Event,
     MaskPrompt,
     PointPrompt,
     Propagate,
+    RemoveObject,
     event_from_dict,
     event_to_dict,
 )
@@ -88,6 +90,7 @@ class _Step:
     prompts_before: dict[int, dict[int, SlicePrompts]]
     objects_before: dict[int, SegObject]
     mask_backup: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    removed_masks: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 class Session:
@@ -133,6 +136,24 @@ class Session:
         color = tuple(color) if color else PALETTE[(oid - 1) % len(PALETTE)]
         self._record(AddObject(oid, name or f"object {oid}", color))
         return oid
+
+    def edit_object(self, object_id: int, *, name: str | None = None, color=None) -> SegObject:
+        """Rename and/or recolour an object; returns it."""
+        if object_id not in self.objects:
+            raise InputError(f"no object {object_id}")
+        if name is not None and not name.strip():
+            raise InputError("an object name cannot be empty")
+        rgb = None if color is None else tuple(int(c) for c in color)
+        if rgb is not None and (len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb)):
+            raise InputError(f"colour must be three values in 0..255, got {color}")
+        self._record(EditObject(object_id, name, rgb))  # type: ignore[arg-type]
+        return self.objects[object_id]
+
+    def remove_object(self, object_id: int) -> None:
+        """Delete an object with its prompts and mask (undo brings them back)."""
+        if object_id not in self.objects:
+            raise InputError(f"no object {object_id}")
+        self._record(RemoveObject(object_id))
 
     def _ensure_object(self, object_id: int) -> None:
         if object_id < 1:
@@ -219,6 +240,7 @@ class Session:
         for oid in list(self._masks):
             if oid not in self.objects:
                 del self._masks[oid]
+        self._masks.update(step.removed_masks)
         for (oid, s), before in step.mask_backup.items():
             self._masks[oid][s] = before
         self._undone.append(step.event)
@@ -230,7 +252,7 @@ class Session:
         if not self._undone:
             return None
         event = self._undone.pop()
-        undone = self._undone
+        undone = list(self._undone)  # running the event clears the redo stack
         self.run(event)
         self._undone = undone
         return event
@@ -335,9 +357,25 @@ class Session:
 
     def _apply(self, event: Event, step: _Step) -> None:
         if isinstance(event, AddObject):
+            self.engine.forget_object(event.object_id)  # a reused id starts clean
             self.objects[event.object_id] = SegObject(event.object_id, event.name, event.color)
             self._masks.setdefault(event.object_id, np.zeros(self._stack_shape, dtype=bool))
             self._prompts.setdefault(event.object_id, {})
+        elif isinstance(event, EditObject):
+            obj = self.objects.get(event.object_id)
+            if obj is None:
+                raise InputError(f"edit of object {event.object_id}, which does not exist")
+            self.objects[event.object_id] = SegObject(
+                obj.id, event.name or obj.name, event.color or obj.color
+            )
+        elif isinstance(event, RemoveObject):
+            oid = event.object_id
+            if oid not in self.objects:
+                raise InputError(f"removal of object {oid}, which does not exist")
+            del self.objects[oid]
+            self._prompts.pop(oid, None)
+            step.removed_masks[oid] = self._masks.pop(oid)
+            self.engine.forget_object(oid)
         elif isinstance(event, ClearPrompts):
             oids = list(self.objects) if event.object_id is None else [event.object_id]
             for oid in oids:

@@ -100,6 +100,30 @@ def test_objects_boxes_and_negative_clicks(client):
     assert response.status_code == 404 and "next id is 4" in response.json()["detail"]
 
 
+def test_objects_are_renamed_recoloured_and_deleted(client):
+    sid = open_ready(client)["sid"]
+    s, row, col = BALL
+    click(client, sid, s, row, col)
+    click(client, sid, s, row, col, object_id=2)
+    api = f"/api/sessions/{sid}/objects"
+    edited = client.post(f"{api}/2/edit", json={"name": "lesion", "color": "#0000ff"}).json()
+    assert {k: edited["state"]["objects"][1][k] for k in ("name", "color")} == {
+        "name": "lesion",
+        "color": "#0000ff",
+    }
+    response = client.post(f"{api}/2/edit", json={})
+    assert response.status_code == 400 and "new name or colour" in response.json()["detail"]
+    focus = {"view": "axial", "slice": s}
+    removed = client.post(f"{api}/2/remove", json=focus).json()
+    assert [o["id"] for o in removed["state"]["objects"]] == [1]
+    assert removed["state"]["can_undo"]
+    back = client.post(f"/api/sessions/{sid}/undo", json={}).json()["state"]
+    assert [o["name"] for o in back["objects"]] == ["object 1", "lesion"]
+    assert back["objects"][1]["voxels"] > 0
+    again = client.post(f"/api/sessions/{sid}/redo", json={}).json()["state"]
+    assert [o["id"] for o in again["objects"]] == [1]
+
+
 def test_images_overlays_and_locate(client):
     sid = open_ready(client)["sid"]
     click(client, sid, *BALL)
@@ -179,6 +203,8 @@ def test_save_into_data_folder(client, data_dir, ct_volume):
         ("objects", {"color": "red"}, 400, "colour must look like"),
         ("objects", {"name": "x" * 61}, 400, "at most 60"),
         ("objects", {"surprise": 1}, 422, "surprise: Extra inputs"),
+        ("objects/5/edit", {"name": "x"}, 404, "no object 5"),
+        ("objects/5/remove", {}, 404, "no object 5"),
     ],
 )
 def test_bad_requests_get_one_line_messages(client, path, body, status, message):

@@ -2,9 +2,10 @@
 
 A person's session on the bundled lung CT: open it, click on the mass, propagate, correct a
 slice where the mask is wrong, propagate again, make a bad click and undo it, draw a box for a
-second object and clear it, export the label map and the prompt log, and come back after a
-server restart. The export is scored against the bundled label. A screenshot is saved under the
-test's tmp folder, and to docs/screenshot.png when SAM2VOL_SAVE_SCREENSHOT=1.
+second object, clear it, rename, recolour and delete it and undo the deletion, export the label
+map and the prompt log, and come back after a server restart. The export is scored against the
+bundled label. A screenshot is saved under the test's tmp folder, and to docs/screenshot.png when
+SAM2VOL_SAVE_SCREENSHOT=1.
 """
 
 from __future__ import annotations
@@ -202,6 +203,20 @@ def test_annotate_the_lung_sample_in_chromium(chromium, server, tmp_path):
     page.changed(lambda: page.page.click("#object-list li[data-id='2'] button"))
     assert page.voxels(2) == 0 and page.voxels(1) == good
 
+    # rename it (double-click its name), recolour it, delete it, and undo the deletion
+    second = "#object-list li[data-id='2']"
+    page.page.dblclick(f"{second} .name")
+    page.page.fill(f"{second} input.rename", "spare")
+    page.changed(lambda: page.page.press(f"{second} input.rename", "Enter"))
+    page.changed(lambda: page.page.fill(f"{second} input.swatch", "#00ff00"))
+    spare = page.state()["objects"][1]
+    assert (spare["name"], spare["color"]) == ("spare", "#00ff00")
+    page.changed(lambda: page.page.click(f"{second} button.remove"))
+    assert [o["name"] for o in page.state()["objects"]] == ["lung mass"]
+    assert page.page.locator(second).count() == 0
+    page.changed(lambda: page.page.keyboard.press("Control+z"))
+    assert [o["name"] for o in page.state()["objects"]] == ["lung mass", "spare"]
+
     # export the label map and the prompt log
     with page.page.expect_download() as download:
         page.page.click("#export")
@@ -217,7 +232,8 @@ def test_annotate_the_lung_sample_in_chromium(chromium, server, tmp_path):
         page.page.click("#export-log")
     log = json.loads(Path(download.value.path()).read_text())
     kinds = [e["kind"] for e in log["events"]]
-    assert kinds.count("propagate") == 2 and kinds[-1] == "clear" and log["source"] == "lung2"
+    assert kinds.count("propagate") == 2 and log["source"] == "lung2"
+    assert kinds[-3:] == ["clear", "edit_object", "edit_object"]  # the undone removal is gone
     assert log["events"][0] == {
         "kind": "add_object", "object_id": 1, "name": "lung mass", "color": [230, 25, 75]
     }  # fmt: skip

@@ -104,6 +104,9 @@ class Engine(ABC):
     def _on_image(self) -> None:
         """Hook: precompute per-volume state (e.g. features)."""
 
+    def forget_object(self, object_id: int) -> None:
+        """Drop what the engine keeps of an object (a new or deleted one starts clean)."""
+
     @property
     def n_slices(self) -> int:
         return 0 if self.image is None else self.image.shape[0]

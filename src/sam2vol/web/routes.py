@@ -188,6 +188,18 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         ws.add_object(req.name, req.color)
         return changed(ws, req)
 
+    @router.post("/sessions/{sid}/objects/{oid}/edit")
+    def edit_object(sid: str, oid: int, req: ObjectRequest) -> JSONResponse:
+        ws = store.get(sid)
+        ws.edit_object(oid, req.name, req.color)
+        return changed(ws, req)
+
+    @router.post("/sessions/{sid}/objects/{oid}/remove")
+    def remove_object(sid: str, oid: int, req: Focus) -> JSONResponse:
+        ws = store.get(sid)
+        ws.remove_object(oid)
+        return changed(ws, req)
+
     @router.post("/sessions/{sid}/prompts")
     def prompt(sid: str, req: PromptRequest) -> JSONResponse:
         ws = store.get(sid)

@@ -47,7 +47,7 @@ class PromptRequest(Request):
 
 
 class ObjectRequest(Focus):
-    """A new object."""
+    """A new object, or new name and/or colour of an object (None keeps them)."""
 
     name: str | None = Field(None, max_length=200)
     color: str | None = Field(None, max_length=16)

@@ -165,6 +165,27 @@ class WebSession:
             self._changed()
             return oid
 
+    def edit_object(self, object_id: int, name: str | None, color: str | None) -> None:
+        """Rename and/or recolour an object."""
+        name, rgb = clean_name(name), parse_color(color)
+        if name is None and rgb is None:
+            raise InputError("give a new name or colour")
+        with self.locked():
+            session = self._mutable()
+            if object_id not in session.objects:
+                raise NotFound(f"no object {object_id}")
+            session.edit_object(object_id, name=name, color=rgb)
+            self._changed()
+
+    def remove_object(self, object_id: int) -> None:
+        """Delete an object with its prompts and mask (undo brings it back)."""
+        with self.locked():
+            session = self._mutable()
+            if object_id not in session.objects:
+                raise NotFound(f"no object {object_id}")
+            session.remove_object(object_id)
+            self._changed()
+
     def _check_object(self, session: Session, object_id: int) -> None:
         """Prompts go to an existing object or create the next one."""
         if object_id in session.objects:

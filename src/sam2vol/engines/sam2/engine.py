@@ -236,6 +236,11 @@ class Sam2Engine(Engine):
             "stop_after_empty": self.stop_after_empty,
         }
 
+    def forget_object(self, object_id: int) -> None:
+        """Drop the object's inference state (its id may come back as a new object)."""
+        self._objects.pop(int(object_id), None)
+        self._last_objects.pop(int(object_id), None)
+
     def encode_all(self) -> None:
         """Encode every slice now (otherwise slices are encoded when first needed)."""
         self._require_image()

@@ -251,25 +251,47 @@ function renderObjects() {
     radio.name = "active-object";
     radio.checked = obj.id === app.active;
     radio.setAttribute("aria-label", `make ${obj.name} active`);
-    const swatch = document.createElement("span");
+    const swatch = document.createElement("input");
+    swatch.type = "color";
     swatch.className = "swatch";
-    swatch.style.background = obj.color;
+    swatch.value = obj.color;
+    swatch.title = `Colour of ${obj.name}`;
+    swatch.onclick = (e) => e.stopPropagation();
+    swatch.onchange = () => editObject(obj.id, { color: swatch.value });
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = obj.name;
+    name.title = "Double-click to rename";
+    name.ondblclick = (e) => { e.stopPropagation(); renameObject(obj, name); };
     const clear = document.createElement("button");
     clear.type = "button";
     clear.textContent = "clear";
     clear.title = `Clear ${obj.name} on every slice`;
     clear.onclick = (e) => { e.stopPropagation(); clearObject(obj.id); };
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "remove";
+    remove.textContent = "×";
+    remove.title = `Delete ${obj.name} (Ctrl+Z brings it back)`;
+    remove.setAttribute("aria-label", `delete ${obj.name}`);
+    remove.onclick = (e) => { e.stopPropagation(); removeObject(obj.id); };
     const stats = document.createElement("div");
     stats.className = "stats";
     stats.textContent = obj.voxels
       ? `${obj.volume_ml.toFixed(2)} ml · ${working()} slices ${obj.first_slice}–${obj.last_slice} (${obj.last_slice - obj.first_slice + 1})`
       : "empty: click on it";
-    li.append(radio, swatch, name, clear, stats);
-    li.onclick = () => { app.active = obj.id; renderObjects(); };
+    li.append(radio, swatch, name, clear, remove, stats);
+    li.onclick = () => { app.active = obj.id; markActive(); };
     list.append(li);
+  }
+}
+
+// Mark the active object in place (re-rendering would swallow a double-click on a name).
+function markActive() {
+  for (const li of $("object-list").children) {
+    const active = Number(li.dataset.id) === app.active;
+    li.classList.toggle("active", active);
+    li.querySelector("input[type=radio]").checked = active;
   }
 }
 
@@ -398,6 +420,44 @@ function addObject() {
     nextColor();
     renderObjects();
   });
+}
+
+function editObject(id, changes) {
+  if (!ready()) return;
+  return change(`objects/${id}/edit`, { ...changes, ...focus() });
+}
+
+function removeObject(id) {
+  if (!ready()) return;
+  return change(`objects/${id}/remove`, focus());
+}
+
+// Rename in place: Enter keeps the new name, Escape or leaving the field drops it.
+function renameObject(obj, label) {
+  const input = document.createElement("input");
+  input.type = "text";
+  input.className = "rename";
+  input.value = obj.name;
+  input.maxLength = 60;
+  input.setAttribute("aria-label", `new name of ${obj.name}`);
+  let done = false;
+  const finish = (keep) => {
+    if (done) return;
+    done = true;
+    const name = input.value.trim();
+    if (keep && name && name !== obj.name) editObject(obj.id, { name });
+    else renderObjects();
+  };
+  input.onkeydown = (e) => {
+    e.stopPropagation();
+    if (e.key === "Enter") finish(true);
+    else if (e.key === "Escape") finish(false);
+  };
+  input.onclick = (e) => e.stopPropagation();
+  input.onblur = () => finish(false);
+  label.replaceWith(input);
+  input.focus();
+  input.select();
 }
 
 function clearObject(id) {
