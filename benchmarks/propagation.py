@@ -15,7 +15,8 @@ and for the official pipeline (slices written as JPEGs, ``init_state`` on the
 folder, Meta's ``SAM2VideoPredictor``). Both run the same model with the same
 settings (``add_all_frames_to_correct_as_cond=True``), so they do the same
 tracking work; setup (JPEG writing, frame loading) is timed too, model
-building is not.
+building is not. The two pipelines take turns a slice at a time, so that a
+machine whose speed drifts (other jobs, a shared host) slows both alike.
 
 Both pipelines' image-encoder calls are timed as well. The table splits each
 run into encoding and everything else (tracking, prompts, frame I/O), and for
@@ -29,6 +30,7 @@ Prints a table and, last, ``iterative_speedup_vs_official=<x>``.
 
 Usage:
     python benchmarks/propagation.py [--slices 60] [--image-size 512] [--quick]
+    python benchmarks/propagation.py --checkpoint random:sam2.1_hiera_l --slices 24
 """
 
 from __future__ import annotations
@@ -148,9 +150,10 @@ class Ours:
         p.add_point(row, col, positive)
         p.result = self.engine.predict_slice(s, p, object_id=1)
 
-    def propagate(self, start: int, out: np.ndarray) -> None:
+    def propagate(self, start: int, out: np.ndarray) -> Iterator[None]:
         for r in self.engine.propagate({1: self.prompts}, start=start, direction="both"):
             out[r.slice_index] = r.masks[1]
+            yield
 
 
 # ----- the official pipeline -------------------------------------------------------------------
@@ -207,7 +210,7 @@ class Official:
                 self.state, s, 1, points=np.array(pts, np.float32), labels=np.array(labels)
             )
 
-    def propagate(self, start: int, out: np.ndarray) -> None:
+    def propagate(self, start: int, out: np.ndarray) -> Iterator[None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for reverse in (False, True):
@@ -215,38 +218,46 @@ class Official:
                     self.state, start_frame_idx=start, reverse=reverse
                 ):
                     out[s] = (logits[0, 0] > 0).numpy()
+                    yield
 
 
 # ----- tasks -----------------------------------------------------------------------------------
-def one_propagation(pipe: Any, image: np.ndarray, truth: np.ndarray, key: int) -> Iterator[None]:
-    """One propagation from a mask (one step)."""
-    pred = np.zeros(truth.shape, bool)
-    pipe.start(image)
-    pipe.prompt_mask(key, truth[key])
-    pipe.propagate(key, pred)
-    yield
+# A task is a generator of steps: setup, a prompt, or one slice of a propagation. It yields
+# True where a propagation ends, False after any other step.
+Steps = Iterator[bool]
 
 
-def iterative(
-    pipe: Any, image: np.ndarray, truth: np.ndarray, key: int, rounds: int
-) -> Iterator[None]:
-    """He et al.'s protocol, one step per round (the first includes the setup)."""
-    pred = np.zeros(truth.shape, bool)
+def one_propagation(
+    pipe: Any, image: np.ndarray, truth: np.ndarray, key: int, pred: np.ndarray | None = None
+) -> Steps:
+    """One propagation from a mask (into ``pred``, when given)."""
+    pred = np.zeros(truth.shape, bool) if pred is None else pred
     pipe.start(image)
+    yield False
     pipe.prompt_mask(key, truth[key])
-    pipe.propagate(key, pred)
-    yield
+    yield False
+    for _ in pipe.propagate(key, pred):
+        yield False
+    yield True
+
+
+def iterative(pipe: Any, image: np.ndarray, truth: np.ndarray, key: int, rounds: int) -> Steps:
+    """He et al.'s protocol: a mask, then ``rounds - 1`` rounds of a click and re-propagation."""
+    pred = np.zeros(truth.shape, bool)
+    yield from one_propagation(pipe, image, truth, key, pred)
     done = {key}
     for _ in range(rounds - 1):
         s, row, col, positive = next_correction(pred, truth, done)
         done.add(s)
         pipe.click(s, row, col, positive)
-        pipe.propagate(key, pred)
-        yield
+        yield False
+        for _ in pipe.propagate(key, pred):
+            yield False
+        yield True
 
 
-def lockstep(task: str, pipes: list[Any], make: Callable[[Any], Iterator[None]]) -> list[Timing]:
-    """Run the pipelines' steps in turn (so that a busy machine slows both alike)."""
+def lockstep(task: str, pipes: list[Any], make: Callable[[Any], Steps]) -> list[Timing]:
+    """Run the pipelines' steps in turn, a slice at a time, so a busy machine slows both alike."""
     runs = [make(pipe) for pipe in pipes]
     timings = [Timing(task, pipe.name, 0.0, 0, 0.0, 0) for pipe in pipes]
     active = list(range(len(pipes)))
@@ -256,14 +267,14 @@ def lockstep(task: str, pipes: list[Any], make: Callable[[Any], Iterator[None]])
             slices, seconds = encoder.slices, encoder.seconds
             t0 = time.perf_counter()
             try:
-                next(runs[i])
+                ended = next(runs[i])
             except StopIteration:
                 active.remove(i)
                 continue
             timings[i].seconds += time.perf_counter() - t0
             timings[i].encoded += encoder.slices - slices
             timings[i].encode_seconds += encoder.seconds - seconds
-            timings[i].propagations += 1
+            timings[i].propagations += int(ended)
     for t in timings:
         print(f"  {t.task:<12} {t.pipeline:<9} {t.seconds:8.1f} s  ({t.encoded} slices encoded)")
     return timings
