@@ -36,6 +36,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
@@ -74,13 +75,18 @@ class EncoderMeter:
     """Counts and times a predictor's image-encoder calls (``forward_image``)."""
 
     def __init__(self, predictor: Any) -> None:
+        import torch
+
         self.slices = 0
         self.seconds = 0.0
         forward_image = predictor.forward_image
+        on_cuda = predictor.device.type == "cuda"
 
         def timed(images: Any) -> Any:
             t0 = time.perf_counter()
             out = forward_image(images)
+            if on_cuda:
+                torch.cuda.synchronize()
             self.seconds += time.perf_counter() - t0
             self.slices += len(images)
             return out
@@ -128,12 +134,12 @@ class Ours:
 
     name = "sam2vol"
 
-    def __init__(self, checkpoint: str, image_size: int) -> None:
+    def __init__(self, checkpoint: str, image_size: int, device: str) -> None:
         from sam2vol.engines.sam2 import Sam2Engine
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.engine = Sam2Engine(checkpoint=checkpoint, image_size=image_size, device="cpu")
+            self.engine = Sam2Engine(checkpoint=checkpoint, image_size=image_size, device=device)
         self.encoder = EncoderMeter(self.engine.predictor)
 
     def start(self, image: np.ndarray) -> None:
@@ -175,13 +181,24 @@ class Official:
         self.predictor = build_predictor(
             weights,
             image_size=engine.image_size,
-            device=torch.device("cpu"),
+            device=engine.device,
             correction_as_cond=True,
             predictor_target="sam2.sam2_video_predictor.SAM2VideoPredictor",
         )
         self.predictor.fill_hole_area = 8  # official setting (skipped without its CUDA extension)
         self.encoder = EncoderMeter(self.predictor)
         self._tmp = tempfile.TemporaryDirectory(prefix="sam2-official-")
+        # As in Meta's examples, and as our engine does by default: bf16 autocast on CUDA.
+        self._bf16 = engine.precision == "bfloat16"
+
+    @contextlib.contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Warnings off, and the engine's autocast."""
+        with warnings.catch_warnings(), contextlib.ExitStack() as stack:
+            warnings.simplefilter("ignore")
+            if self._bf16:
+                stack.enter_context(self.torch.autocast("cuda", dtype=self.torch.bfloat16))
+            yield
 
     def start(self, image: np.ndarray) -> None:
         from PIL import Image
@@ -190,35 +207,36 @@ class Official:
         folder.mkdir()
         for i, sl in enumerate(np.round(image * 255).astype(np.uint8)):
             Image.fromarray(sl).save(folder / f"{i:05d}.jpg")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with self.quiet():
             self.state = self.predictor.init_state(video_path=str(folder))
         self.points: dict[int, tuple[list[list[float]], list[int]]] = {}
 
     def prompt_mask(self, s: int, mask: np.ndarray) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with self.quiet():
             self.predictor.add_new_mask(self.state, s, 1, mask)
 
     def click(self, s: int, row: int, col: int, positive: bool) -> None:
         pts, labels = self.points.setdefault(s, ([], []))
         pts.append([float(col), float(row)])
         labels.append(int(positive))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with self.quiet():
             self.predictor.add_new_points_or_box(
                 self.state, s, 1, points=np.array(pts, np.float32), labels=np.array(labels)
             )
 
     def propagate(self, start: int, out: np.ndarray) -> Iterator[None]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for reverse in (False, True):
-                for s, _, logits in self.predictor.propagate_in_video(
-                    self.state, start_frame_idx=start, reverse=reverse
-                ):
-                    out[s] = (logits[0, 0] > 0).numpy()
-                    yield
+        for reverse in (False, True):
+            frames = self.predictor.propagate_in_video(
+                self.state, start_frame_idx=start, reverse=reverse
+            )
+            while True:
+                with self.quiet():  # per slice: our engine runs in between
+                    frame = next(frames, None)
+                if frame is None:
+                    break
+                s, _, logits = frame
+                out[s] = (logits[0, 0] > 0).cpu().numpy()
+                yield
 
 
 # ----- tasks -----------------------------------------------------------------------------------
@@ -292,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-size", type=int, default=512, help="SAM 2 input size")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--checkpoint", default="random:sam2.1_hiera_t")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--skip-official", action="store_true")
     parser.add_argument("--quick", action="store_true", help="a tiny run to check the script")
     args = parser.parse_args(argv)
@@ -310,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    ours = Ours(args.checkpoint, args.image_size)
+    ours = Ours(args.checkpoint, args.image_size, args.device)
     pipes: list[Any] = [ours]
     if not args.skip_official:
         pipes.append(Official(ours))
