@@ -139,8 +139,7 @@ class Session:
 
     def edit_object(self, object_id: int, *, name: str | None = None, color=None) -> SegObject:
         """Rename and/or recolour an object; returns it."""
-        if object_id not in self.objects:
-            raise InputError(f"no object {object_id}")
+        self._require_object(object_id)
         if name is not None and not name.strip():
             raise InputError("an object name cannot be empty")
         rgb = None if color is None else tuple(int(c) for c in color)
@@ -151,9 +150,12 @@ class Session:
 
     def remove_object(self, object_id: int) -> None:
         """Delete an object with its prompts and mask (undo brings them back)."""
+        self._require_object(object_id)
+        self._record(RemoveObject(object_id))
+
+    def _require_object(self, object_id: int) -> None:
         if object_id not in self.objects:
             raise InputError(f"no object {object_id}")
-        self._record(RemoveObject(object_id))
 
     def _ensure_object(self, object_id: int) -> None:
         if object_id < 1:
@@ -195,8 +197,8 @@ class Session:
 
     def clear(self, object_id: int | None = None, slice_index: int | None = None) -> None:
         """Remove prompts and masks: of one object (on one slice), or of all objects."""
-        if object_id is not None and object_id not in self.objects:
-            raise InputError(f"no object {object_id}")
+        if object_id is not None:
+            self._require_object(object_id)
         self._record(ClearPrompts(object_id, slice_index))
 
     def reset(self) -> None:

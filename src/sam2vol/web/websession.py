@@ -172,8 +172,7 @@ class WebSession:
             raise InputError("give a new name or colour")
         with self.locked():
             session = self._mutable()
-            if object_id not in session.objects:
-                raise NotFound(f"no object {object_id}")
+            self._require_object(session, object_id)
             session.edit_object(object_id, name=name, color=rgb)
             self._changed()
 
@@ -181,10 +180,14 @@ class WebSession:
         """Delete an object with its prompts and mask (undo brings it back)."""
         with self.locked():
             session = self._mutable()
-            if object_id not in session.objects:
-                raise NotFound(f"no object {object_id}")
+            self._require_object(session, object_id)
             session.remove_object(object_id)
             self._changed()
+
+    @staticmethod
+    def _require_object(session: Session, object_id: int) -> None:
+        if object_id not in session.objects:
+            raise NotFound(f"no object {object_id}")
 
     def _check_object(self, session: Session, object_id: int) -> None:
         """Prompts go to an existing object or create the next one."""
@@ -239,8 +242,8 @@ class WebSession:
             session = self._mutable()
             if slice_index is not None:
                 session.geometry.check_slice(slice_index)
-            if object_id is not None and object_id not in session.objects:
-                raise NotFound(f"no object {object_id}")
+            if object_id is not None:
+                self._require_object(session, object_id)
             session.clear(object_id, slice_index)
             self._changed()
 
