@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from sam2vol.errors import InputError
-from sam2vol.prompts import Direction, Event, Propagate
+from sam2vol.prompts import Direction, Propagate
 from sam2vol.session import Session
 from sam2vol.web.display import WINDOWS, Display
 from sam2vol.web.errors import Busy, NotFound
@@ -83,8 +83,6 @@ class WebSession:
         notice: A message for the page (e.g. how the session was recovered).
         revision: Grows with every change of the masks.
         saved_revision: Revision of the last mask autosave.
-        redo_events: Events undo has taken back, latest last (mirrors the
-            session's redo list, to know when a redo is a long propagation).
         on_change: Called after every change (the store's autosave hook).
         last_used: When a request last asked for it (monotonic seconds).
     """
@@ -100,7 +98,6 @@ class WebSession:
     notice: str | None = None
     revision: int = 0
     saved_revision: int = 0
-    redo_events: list[Event] = field(default_factory=list)
     on_change: Callable[[WebSession], None] | None = None
     last_used: float = field(default_factory=time.monotonic)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -147,9 +144,7 @@ class WebSession:
         return session
 
     def _changed(self, *, keep_redo: bool = False) -> None:
-        self.revision += 1
-        if not keep_redo:
-            self.redo_events.clear()
+        self.revision += 1  # (the session keeps its own redo list)
         if self.on_change is not None:
             self.on_change(self)
 
@@ -254,7 +249,6 @@ class WebSession:
             event = session.undo()
             if event is None:
                 return False
-            self.redo_events.append(event)
             self._changed(keep_redo=True)
             return True
 
@@ -262,9 +256,9 @@ class WebSession:
         """Redo the last undone change; a propagation is redone as a job. False if none."""
         with self.locked():
             session = self._mutable()
-            if not self.redo_events:
+            if not session.can_redo:
                 return False
-            event = self.redo_events.pop()
+            event = session.redo_events[-1]
             if not isinstance(event, Propagate):
                 session.redo()
                 self._changed(keep_redo=True)
@@ -302,11 +296,10 @@ class WebSession:
         with self.locked():
             n_before = len(session.events)
             steps = session.propagate(direction=direction)
-        started = finished = False
+        finished = False
         try:
             while not job.cancel_requested:
                 with self.locked():
-                    started = True  # the session has begun the step (and dropped its redo list)
                     try:
                         result = next(steps)
                     except StopIteration:
@@ -317,13 +310,10 @@ class WebSession:
                 job.advance(result.slice_index, covered)
         finally:
             with self.locked():
-                if started:
-                    self.redo_events.clear()
                 if not finished:  # stopped or failed: take the partial propagation back
-                    steps.close()
+                    steps.close()  # the session logs a stopped run (with the slices reached)
                     if len(session.events) > n_before:
-                        self.redo_events.append(session.events[-1])
-                        session.undo()
+                        session.undo()  # ... and undo puts it on the session's redo list
                 self._changed(keep_redo=True)
         if not finished:
             job.finish("cancelled", "stopped: the propagation was taken back")
@@ -424,7 +414,7 @@ class WebSession:
                 objects=tuple(objects),
                 prompts=tuple(marks),
                 can_undo=bool(session is not None and session.events),
-                can_redo=bool(self.redo_events),
+                can_redo=bool(session is not None and session.can_redo),
                 n_events=len(session.events) if session is not None else 0,
                 revision=self.revision,
                 job=job.snapshot() if job is not None else None,
