@@ -349,10 +349,25 @@ class Session:
 
     def save_log(self, path: str | Path) -> Path:
         """Write the prompt log as JSON, atomically."""
+        from sam2vol.io.write import remove_stale_temps, temp_path
+
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.log_dict(), indent=1))
-        os.replace(tmp, path)
+        text = json.dumps(self.log_dict(), indent=1)
+        remove_stale_temps(path.parent)
+        tmp = temp_path(path)
+        try:
+            with open(tmp, "w") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if tmp.stat().st_size != len(text.encode()):
+                raise InputError(f"{path}: the prompt log was not written in full (disk full?)")
+            os.replace(tmp, path)
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise InputError(f"{path}: cannot write the prompt log ({reason})") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
 
     def replay(self, events: list[Event] | str | Path) -> None:
@@ -543,17 +558,54 @@ class Session:
             self.save_log(self.autosave)
 
 
-def read_log(path: str | Path) -> list[Event]:
-    """Events of a prompt log file (see :meth:`Session.save_log`)."""
-    path = Path(path)
+@dataclass(frozen=True)
+class LogSettings:
+    """What a prompt log says about how it was made (None: the log does not say).
+
+    Attributes:
+        format: The log format version.
+        axis: Slicing axis.
+        intensity: Intensity preset.
+        engine: Engine name.
+        engine_options: Options the engine was made with.
+    """
+
+    format: str | None = None
+    axis: str | None = None
+    intensity: str | None = None
+    engine: str | None = None
+    engine_options: dict | None = None
+
+
+def _load_log(path: Path):
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read prompt log ({exc})") from exc
     if isinstance(data, list):
-        events = data
-    elif isinstance(data, dict) and isinstance(data.get("events"), list):
-        events = data["events"]
-    else:
-        raise InputError(f"{path}: expected a prompt log with an 'events' list")
-    return [event_from_dict(e) for e in events]
+        return {"events": data}
+    if isinstance(data, dict) and isinstance(data.get("events"), list):
+        fmt = data.get("format")
+        if fmt is not None and fmt != LOG_FORMAT:
+            raise InputError(f"{path}: prompt log format {fmt!r}; this version reads {LOG_FORMAT}")
+        return data
+    raise InputError(f"{path}: expected a prompt log with an 'events' list")
+
+
+def read_log(path: str | Path) -> list[Event]:
+    """Events of a prompt log file (see :meth:`Session.save_log`)."""
+    path = Path(path)
+    return [event_from_dict(e) for e in _load_log(path)["events"]]
+
+
+def read_log_settings(path: str | Path) -> LogSettings:
+    """The settings a prompt log was made with (axis, intensity, engine and its options)."""
+    data = _load_log(Path(path))
+    options = data.get("engine_options")
+    return LogSettings(
+        data.get("format"),
+        data.get("axis"),
+        data.get("intensity"),
+        data.get("engine"),
+        dict(options) if isinstance(options, dict) else None,
+    )
