@@ -47,10 +47,10 @@ format: venv
 # Everything; without chromium (and without root to install it) the browser tests are left out,
 # with a line saying how to add them.
 test: install-dev lint
-	@if [ -x $(CHROMIUM) ]; then $(PY) -m pytest -q; else \
+	@if [ -x $(CHROMIUM) ]; then SAM2VOL_ALL_EXTRAS=1 $(PY) -m pytest -q; else \
 		echo "NOTE: $(CHROMIUM) is missing, so the browser tests are left out;" \
 			"install it with: sudo apt-get install chromium (then run make test again)"; \
-		$(PY) -m pytest -q -m "not browser"; fi
+		SAM2VOL_ALL_EXTRAS=1 $(PY) -m pytest -q -m "not browser"; fi
 
 # The suite with only the core installed (the extras' tests skip), in its own environment.
 test-core:
