@@ -45,6 +45,10 @@ def segment(
     channel: Annotated[int | None, typer.Option(help="Channel of a 4D volume.")] = None,
     spacing: Annotated[str | None, typer.Option(help="Spacing 'x,y,z' mm for .npy.")] = None,
     log: Annotated[Path | None, typer.Option(help="Write the prompt log here (JSON).")] = None,
+    dicom_irregular: Annotated[
+        str,
+        typer.Option(help="DICOM series with a gap or unequal spacing: refuse or resample."),
+    ] = "refuse",
     max_voxels: Annotated[
         int | None, typer.Option(help="Refuse larger volumes (default: what memory holds).")
     ] = None,
@@ -70,7 +74,11 @@ def segment(
         check_output(log, "--log", inputs=[p for p in (volume, mask_on_slice, prompts) if p])
     settings = read_log_settings(prompts) if prompts else LogSettings()
     image = read_volume(
-        volume, channel=channel, spacing_mm=parse_spacing(spacing), max_voxels=max_voxels
+        volume,
+        channel=channel,
+        spacing_mm=parse_spacing(spacing),
+        max_voxels=max_voxels,
+        dicom_irregular=dicom_irregular,
     )
     # A log replays with the settings it was made with; a flag saying otherwise is an error.
     for flag, value, logged in (

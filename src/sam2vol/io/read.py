@@ -53,6 +53,7 @@ def read_volume(
     channel: int | None = None,
     spacing_mm: tuple[float, float, float] | None = None,
     max_voxels: int | None = None,
+    dicom_irregular: str = "refuse",
 ) -> Volume:
     """Read a 3D volume with its geometry.
 
@@ -65,6 +66,9 @@ def read_volume(
             (an .npz may hold it under the key ``spacing``).
         max_voxels: Refuse files declaring more voxels (all channels counted)
             before reading their data; default :func:`default_max_voxels`.
+        dicom_irregular: A DICOM series with a missing slice or unequal spacing is
+            refused (``"refuse"``) or resampled onto its median spacing
+            (``"resample"``); duplicates, tilt and truncated files are always refused.
 
     Returns:
         The volume; its ``data`` is float or integer, never NaN or inf.
@@ -84,7 +88,7 @@ def read_volume(
     suffix = _suffix(path)
     try:
         if path.is_dir():
-            data, affine = _read_dicom_series(path, max_voxels)
+            data, affine = _read_dicom_series(path, max_voxels, dicom_irregular)
         elif suffix in NIFTI_SUFFIXES:
             data, affine = _read_nifti(path, max_voxels)
         elif suffix in SITK_SUFFIXES:
@@ -174,8 +178,12 @@ def _read_sitk(path: Path, max_voxels: int | None) -> tuple[np.ndarray, np.ndarr
     return array_from_sitk(image), affine_from_sitk(image)
 
 
-def _read_dicom_series(folder: Path, max_voxels: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _read_dicom_series(
+    folder: Path, max_voxels: int | None, irregular: str = "refuse"
+) -> tuple[np.ndarray, np.ndarray]:
     import SimpleITK as sitk
+
+    from sam2vol.io.dicom import check_series, resample_slices
 
     reader = sitk.ImageSeriesReader()
     series = reader.GetGDCMSeriesIDs(str(folder))
@@ -191,9 +199,20 @@ def _read_dicom_series(folder: Path, max_voxels: int | None) -> tuple[np.ndarray
     first.ReadImageInformation()
     width, height = first.GetSize()[:2]
     check_size(folder, (width, height, len(files)), max_voxels)
-    reader.SetFileNames(files)
-    image = reader.Execute()
-    return array_from_sitk(image), affine_from_sitk(image)
+    layout = check_series(folder, list(files), irregular)  # type: ignore[arg-type]
+    reader.SetFileNames(layout.files)
+    try:
+        image = reader.Execute()
+    except RuntimeError as exc:
+        reason = "cannot read the series' pixel data (a truncated file?)"
+        raise InputError(f"{folder}: {reason}") from exc
+    data, affine = array_from_sitk(image), affine_from_sitk(image)
+    if not layout.regular:  # asked for: resample onto the median spacing
+        stack = resample_slices(np.moveaxis(data, 2, 0), layout.positions_mm, layout.spacing_mm)
+        data = np.ascontiguousarray(np.moveaxis(stack, 0, 2))
+        affine = affine.copy()
+        affine[:3, 2] *= layout.spacing_mm / np.linalg.norm(affine[:3, 2])
+    return data, affine
 
 
 def _read_numpy(path: Path, spacing_mm, max_voxels: int | None) -> tuple[np.ndarray, np.ndarray]:
