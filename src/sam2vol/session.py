@@ -76,6 +76,7 @@ class ObjectSummary:
     volume_ml: float
     first_slice: int | None
     last_slice: int | None
+    slices: tuple[int, ...] = ()  # every slice the mask covers
 
     @property
     def n_slices(self) -> int:
@@ -332,6 +333,7 @@ class Session:
             voxels * self.volume.voxel_volume_ml,
             int(covered[0]) if covered.size else None,
             int(covered[-1]) if covered.size else None,
+            tuple(int(s) for s in covered),
         )
 
     # ----- logs ------------------------------------------------------------------------------

@@ -367,23 +367,19 @@ class WebSession:
             marks: list[PromptMarks] = []
             status = "ready" if session is not None else "failed" if self.error else "loading"
             if session is not None:
-                voxel_ml = session.volume.voxel_volume_ml
                 for oid, obj in session.objects.items():
-                    stack = session.mask_stack(oid)
-                    # any() is fast on big stacks; count only the slices that hold the mask
-                    covered = np.flatnonzero(stack.any(axis=(1, 2)))
-                    voxels = int(np.count_nonzero(stack[covered])) if covered.size else 0
+                    info = session.summary(oid)
                     prompts = session.prompts(oid)
                     objects.append(
                         ObjectState(
                             oid,
                             obj.name,
                             color_hex(obj.color),
-                            voxels,
-                            round(voxels * voxel_ml, 4),
-                            int(covered[0]) if covered.size else None,
-                            int(covered[-1]) if covered.size else None,
-                            tuple(int(s) for s in covered),
+                            info.voxels,
+                            round(info.volume_ml, 4),
+                            info.first_slice,
+                            info.last_slice,
+                            info.slices,
                             tuple(sorted(prompts)),
                         )
                     )
