@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import locale
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -16,6 +18,7 @@ def write_series(folder, positions, *, values=None) -> list:
     """One slice per file at the given LPS positions (x, y, z), identity orientation."""
     folder.mkdir()
     files = []
+    ctype = locale.setlocale(locale.LC_CTYPE)  # GDCM's writer sets it to "C": restore it after
     for k, pos in enumerate(positions):
         value = k * 10 if values is None else values[k]
         plane = np.full((1, ROWS, COLS), value, np.int16)
@@ -36,6 +39,7 @@ def write_series(folder, positions, *, values=None) -> list:
         files.append(folder / f"s{k:03d}.dcm")
         writer.SetFileName(str(files[-1]))
         writer.Execute(s)
+    locale.setlocale(locale.LC_CTYPE, ctype)
     return files
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import locale
 import os
 
 import nibabel as nib
@@ -59,6 +60,7 @@ def test_lung_crop_keeps_world_position():
 def _write_dicom_series(volume_lps: sitk.Image, folder) -> None:
     """One CT slice per file with the geometry tags a scanner writes."""
     folder.mkdir()
+    ctype = locale.setlocale(locale.LC_CTYPE)  # GDCM's writer sets it to "C": restore it after
     direction = volume_lps.GetDirection()
     for k in range(volume_lps.GetDepth()):
         s = volume_lps[:, :, k]
@@ -88,6 +90,7 @@ def _write_dicom_series(volume_lps: sitk.Image, folder) -> None:
         writer.KeepOriginalImageUIDOn()
         writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))
         writer.Execute(s)
+    locale.setlocale(locale.LC_CTYPE, ctype)
 
 
 def test_dicom_series_round_trip(tmp_path):
