@@ -64,7 +64,7 @@ def test_paths_cannot_leave_the_data_folder(client, data_dir, outside, path, sta
         ("../out.nii.gz", 400, "'..' is not allowed"),
         ("/tmp/out.nii.gz", 400, "not an absolute one"),
         ("link_dir/out.nii.gz", 400, "leads outside"),
-        ("ct/.hidden.nii.gz", 400, "not hidden"),
+        ("ct/.hidden.nii.gz", 400, "hidden files and folders"),
         ("ct/out.png", 400, "exports are"),
         ("nowhere/out.nii.gz", 404, "not found"),
         ("ct/ball.nii.gz", 409, "never overwrite"),

@@ -24,6 +24,7 @@ from sam2vol.web.jobs import Job
 
 MASKS_FORMAT = "sam2vol-web-masks/1"
 SAVE_DELAY_S = 0.3
+REDO_FILE = "redo.json"
 log = logging.getLogger("sam2vol.web")
 
 
@@ -50,7 +51,7 @@ def save_masks(ws) -> bool:
     """Write a session's masks to ``masks.npz`` (atomically) if they changed since the last save."""
     with ws.locked(timeout=60):
         session = ws.session
-        if session is None or ws.saved_revision == ws.revision:
+        if session is None or ws.saved_revision == ws.revision or ws.deleted:
             return False
         revision = ws.revision
         shape = (session.geometry.n_slices, *session.geometry.slice_shape)
@@ -70,6 +71,46 @@ def save_masks(ws) -> bool:
     os.replace(tmp, ws.masks_path)
     ws.saved_revision = max(ws.saved_revision, revision)
     return True
+
+
+def count_objects(folder: Path) -> int:
+    """Objects of a session on disk: from its saved masks, else from its prompt log."""
+    masks = folder / "masks.npz"
+    if masks.exists():
+        with np.load(masks, allow_pickle=False) as saved:
+            return len(json.loads(bytes(saved["meta"]).decode())["objects"])
+    log_path = folder / "prompts.json"
+    if not log_path.exists():
+        return 0
+    events = json.loads(log_path.read_text()).get("events", [])
+    return len({e.get("object_id") for e in events if e.get("object_id") is not None})
+
+
+def save_redo(ws) -> None:
+    """Write the events undo took back (``redo.json``), so redo survives a restart."""
+    from sam2vol.prompts import event_to_dict
+
+    path = ws.folder / REDO_FILE
+    if not ws.redo_events:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{REDO_FILE}.tmp")
+    tmp.write_text(json.dumps([event_to_dict(e) for e in ws.redo_events]))
+    os.replace(tmp, path)
+
+
+def load_redo(folder: Path) -> list:
+    """Events to redo, latest last; empty if none were saved (or the file is damaged)."""
+    from sam2vol.prompts import event_from_dict
+
+    path = folder / REDO_FILE
+    if not path.exists():
+        return []
+    try:
+        return [event_from_dict(e) for e in json.loads(path.read_text())]
+    except Exception as exc:
+        log.warning("ignoring damaged %s: %s", path, exc)
+        return []
 
 
 def load_masks(path: Path) -> SavedMasks:
@@ -198,6 +239,10 @@ def recover(ws, session_factory, job: Job) -> tuple[Session, str]:
             session, how = _from_masks(ws, session_factory, why)
     elif ws.masks_path.exists():
         session, how = _from_masks(ws, session_factory, "no prompt log")
+    redo = load_redo(ws.folder) if session.events or not ws.log_path.exists() else []
+    if redo:
+        session._undone = list(redo)  # the session's redo stack, as before the restart
+        ws.redo_events = list(redo)
     session.autosave = ws.log_path
     session.save_log(ws.log_path)
     return session, how

@@ -87,6 +87,8 @@ class WebSession:
             session's redo list, to know when a redo is a long propagation).
         on_change: Called after every change (the store's autosave hook).
         last_used: When a request last asked for it (monotonic seconds).
+        cost_bytes: Memory it is charged against the server's budget.
+        deleted: Deleted by the user (nothing more is written for it).
     """
 
     sid: str
@@ -103,6 +105,8 @@ class WebSession:
     redo_events: list[Event] = field(default_factory=list)
     on_change: Callable[[WebSession], None] | None = None
     last_used: float = field(default_factory=time.monotonic)
+    cost_bytes: int = 0
+    deleted: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     # ----- files ---------------------------------------------------------------------------
@@ -147,9 +151,13 @@ class WebSession:
         return session
 
     def _changed(self, *, keep_redo: bool = False) -> None:
+        from sam2vol.web.autosave import save_redo
+
         self.revision += 1
         if not keep_redo:
             self.redo_events.clear()
+        if not self.deleted:
+            save_redo(self)
         if self.on_change is not None:
             self.on_change(self)
 
