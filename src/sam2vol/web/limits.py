@@ -23,6 +23,8 @@ from sam2vol.web.errors import TooLarge
 # float32 copy, the display's 8-bit cache and a little for masks and history.
 SESSION_BYTES_PER_VOXEL = 4 + 1 + 2
 SESSION_OVERHEAD_BYTES = 8 * 1024 * 1024
+DRAIN_BYTES = 64 * 1024 * 1024
+NPZ_KEYS = ("image", "data", "label", "arr_0")  # as sam2vol.io reads them
 
 
 @dataclass(frozen=True)
@@ -105,30 +107,35 @@ def _declared_sitk(path: Path) -> DeclaredVolume:
 
 def _declared_npy(handle) -> DeclaredVolume:
     version = np.lib.format.read_magic(handle)
-    shape, _, dtype = np.lib.format._read_array_header(handle, version)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise InputError(f".npy format version {version} is not supported; save with np.save")
     if dtype.hasobject:
         raise InputError("holds Python objects, not an array")
     return DeclaredVolume(tuple(shape), dtype.itemsize)
 
 
 def _declared_npz(path: Path) -> DeclaredVolume:
-    biggest = DeclaredVolume((0,), 1)
-    total = 0
+    """The member the reader takes (``image``, ``data``, ...), after checking every header."""
+    declared: dict[str, DeclaredVolume] = {}
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             with archive.open(info) as member:
-                declared = _declared_npy(member)
+                found = _declared_npy(member)
             # the zip's own uncompressed size must agree with the array header
-            if info.file_size > declared.nbytes + 64 * 1024:
+            if info.file_size > found.nbytes + 64 * 1024:
                 raise InputError(f"member {info.filename} is larger than its array header says")
-            total += declared.nbytes
-            if declared.nbytes > biggest.nbytes:
-                biggest = declared
-    return (
-        DeclaredVolume(biggest.shape, biggest.itemsize)
-        if total == biggest.nbytes
-        else (DeclaredVolume((total,), 1))
-    )
+            declared[info.filename.removesuffix(".npy")] = found
+    spacing = declared.get("spacing")
+    if spacing is not None and spacing.voxels > 16:
+        raise InputError(f"its 'spacing' holds {spacing.voxels} values, expected 3")
+    for key in NPZ_KEYS:
+        if key in declared:
+            return declared[key]
+    raise InputError(f".npz needs an array named 'image' or 'data', found {sorted(declared)}")
 
 
 def _declared_dicom(folder: Path) -> DeclaredVolume:
@@ -165,7 +172,7 @@ def check_declared(path: Path, shown: str, budget_bytes: int) -> DeclaredVolume:
         shape = "x".join(str(d) for d in declared.shape)
         raise TooLarge(
             f"{shown}: declares a {shape} volume needing about {_mb(cost)} in memory, "
-            f"over the server's {_mb(budget_bytes)} budget (--memory-budget-mb)"
+            f"over the server's {_mb(budget_bytes)} memory budget (--memory-budget-mb)"
         )
     return declared
 
@@ -202,6 +209,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
+                await _drain(receive, more)  # so the client reads the answer, not a reset
                 await _send_413(send, f"request body over the {self.limit // 1024} KB limit")
                 return
             chunks.append(chunk)
@@ -217,6 +225,17 @@ class BodyLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+async def _drain(receive, more: bool, most: int = DRAIN_BYTES) -> None:
+    """Read and drop the rest of a refused body (up to ``most`` bytes; then the connection ends)."""
+    dropped = 0
+    while more and dropped < most:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        dropped += len(message.get("body", b""))
+        more = message.get("more_body", False)
 
 
 async def _send_413(send, detail: str) -> None:
