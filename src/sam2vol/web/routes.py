@@ -197,7 +197,10 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
 
         async def stream():
             seen, quiet = since, 0.0
-            while not ws.deleted:
+            while True:
+                if ws.deleted:
+                    yield f"data: {json.dumps({'deleted': True})}\n\n"
+                    return
                 if ws.revision != seen:
                     seen, quiet = ws.revision, 0.0
                     job = ws.job
@@ -210,7 +213,6 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
                 if quiet > SSE_KEEPALIVE_S:
                     quiet = 0.0
                     yield ": keep-alive\n\n"
-            yield f"data: {json.dumps({'deleted': True})}\n\n"
 
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
