@@ -128,3 +128,23 @@ def test_default_engine_session_recovers_exactly(tmp_path, make_client):
     state = recovered(after, sid)
     assert state["n_events"] == 4
     np.testing.assert_array_equal(labels(after, sid, tmp_path, "after.nii.gz"), expected)
+
+
+def test_redo_survives_a_restart(make_client, tmp_path):
+    before = make_client()
+    sid = open_ready(before)["sid"]
+    s, row, col = BALL
+    click(before, sid, s, row, col)
+    click(before, sid, s + 1, row, col)
+    full = labels(before, sid, tmp_path, "full.nii.gz")
+    before.post(f"/api/sessions/{sid}/undo", json={})
+    undone = before.get(f"/api/sessions/{sid}").json()
+    assert undone["can_redo"]
+
+    after = make_client()
+    state = recovered(after, sid)
+    assert state["can_redo"] and state["n_events"] == undone["n_events"]
+    redone = after.post(f"/api/sessions/{sid}/redo", json={})
+    assert redone.status_code == 200, redone.text
+    np.testing.assert_array_equal(labels(after, sid, tmp_path, "redone.nii.gz"), full)
+    assert not redone.json()["state"]["can_redo"]
