@@ -73,6 +73,15 @@ def save_masks(ws) -> bool:
     return True
 
 
+def masks_meta(path: Path) -> dict | None:
+    """The small ``meta`` record of ``masks.npz`` (revision, events, objects), or None."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return json.loads(bytes(saved["meta"]).decode())
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def count_objects(folder: Path) -> int:
     """Objects of a session on disk: from its saved masks, else from its prompt log."""
     masks = folder / "masks.npz"

@@ -39,6 +39,7 @@ SSE_POLL_S = 0.04
 SSE_KEEPALIVE_S = 15.0
 MAX_JOB_WAIT_S = 120.0
 JOB_POLL_S = 0.05
+REOPEN_WAIT_S = 30.0
 CHANGES_POLL_S = 0.1
 PNG = "image/png"
 
@@ -53,6 +54,14 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
 
     def changed(ws, focus: Focus | PromptRequest) -> JSONResponse:
         return _json(ws.change_result(focus.view, focus.slice))
+
+    def live(sid: str):
+        """A session to change: one being reopened from disk is waited for, briefly."""
+        ws = store.get(sid)
+        job = ws.job
+        if ws.session is None and job is not None and job.kind in ("load", "recover"):
+            job.wait(REOPEN_WAIT_S)
+        return ws
 
     def fresh(ws, version: int | None) -> None:
         """Refuse a change made against an older version (another tab changed the session)."""
@@ -196,8 +205,10 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         ws = await run_in_threadpool(store.get, sid)
 
         async def stream():
+            nonlocal ws
             seen, quiet = since, 0.0
             while True:
+                ws = store.peek(sid) or ws  # closed to disk and reopened: follow the new one
                 if ws.deleted:
                     yield f"data: {json.dumps({'deleted': True})}\n\n"
                     return
@@ -246,7 +257,7 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
     # ----- one session: changes -----------------------------------------------------------------
     @router.post("/sessions/{sid}/objects")
     def add_object(sid: str, req: ObjectRequest) -> JSONResponse:
-        ws = store.get(sid)
+        ws = live(sid)
         with ws.locked():
             fresh(ws, req.version)
             ws.add_object(req.name, req.color)
@@ -254,7 +265,7 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
 
     @router.post("/sessions/{sid}/objects/{oid}/edit")
     def edit_object(sid: str, oid: int, req: ObjectRequest) -> JSONResponse:
-        ws = store.get(sid)
+        ws = live(sid)
         with ws.locked():
             fresh(ws, req.version)
             ws.edit_object(oid, req.name, req.color)
@@ -262,7 +273,7 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
 
     @router.post("/sessions/{sid}/objects/{oid}/remove")
     def remove_object(sid: str, oid: int, req: Focus) -> JSONResponse:
-        ws = store.get(sid)
+        ws = live(sid)
         with ws.locked():
             fresh(ws, req.version)
             ws.remove_object(oid)
@@ -270,7 +281,7 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
 
     @router.post("/sessions/{sid}/prompts")
     def prompt(sid: str, req: PromptRequest) -> JSONResponse:
-        ws = store.get(sid)
+        ws = live(sid)
         with ws.locked():
             fresh(ws, req.version)
             if req.kind == "point":
@@ -285,7 +296,7 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
 
     @router.post("/sessions/{sid}/clear")
     def clear(sid: str, req: ClearRequest) -> JSONResponse:
-        ws = store.get(sid)
+        ws = live(sid)
         with ws.locked():
             fresh(ws, req.version)
             ws.clear(req.object_id, req.only_slice)
@@ -293,7 +304,7 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
 
     @router.post("/sessions/{sid}/undo")
     def undo(sid: str, req: Focus) -> JSONResponse:
-        ws = store.get(sid)
+        ws = live(sid)
         with ws.locked():
             fresh(ws, req.version)
             if not ws.undo():
@@ -302,7 +313,7 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
 
     @router.post("/sessions/{sid}/redo")
     def redo(sid: str, req: Focus) -> JSONResponse:
-        ws = store.get(sid)
+        ws = live(sid)
         with ws.locked():
             fresh(ws, req.version)
             if not ws.redo():
@@ -313,7 +324,7 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
 
     @router.post("/sessions/{sid}/propagate")
     def propagate(sid: str, req: PropagateRequest) -> JSONResponse:
-        ws = store.get(sid)
+        ws = live(sid)
         with ws.locked():
             fresh(ws, req.version)
             ws.propagate(req.direction)

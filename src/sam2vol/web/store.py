@@ -25,7 +25,7 @@ from sam2vol.intensity import resolve_preset
 from sam2vol.session import Session
 from sam2vol.slicing import AXES
 from sam2vol.volume import Volume
-from sam2vol.web.autosave import MaskSaver, recover, save_masks
+from sam2vol.web.autosave import MaskSaver, masks_meta, recover, save_masks
 from sam2vol.web.config import ServerConfig
 from sam2vol.web.display import Display
 from sam2vol.web.errors import Busy, NotFound, ServerFull
@@ -169,14 +169,22 @@ class SessionStore:
         except Exception:
             ws.error = "could not restore the session (see the server log)"
             raise
+        saved = masks_meta(ws.masks_path) if ws.masks_path.exists() else None
         with ws.locked():
             ws.session, ws.display, ws.notice = session, display, how
             ws.cost_bytes = _charged(session)
-            ws.revision += 1
-            ws.saved_revision = ws.revision if ws.masks_path.exists() else 0
-        if not ws.masks_path.exists():
+            # the version pages know carries on where the saved masks left it
+            current = saved is not None and saved.get("n_events") == len(session.events)
+            ws.saved_revision = int(saved["revision"]) if current else 0
+            ws.revision = max(ws.revision + 1, ws.saved_revision + (0 if current else 1))
+        if not current:
             self.saver.request(ws)
         return how
+
+    def peek(self, sid: str) -> WebSession | None:
+        """The live session ``sid``, without reopening it or counting it as used."""
+        with self._lock:
+            return self._live.get(sid)
 
     def live_ids(self) -> list[str]:
         with self._lock:
