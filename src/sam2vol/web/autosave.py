@@ -2,9 +2,13 @@
 
 The session itself rewrites ``prompts.json`` (atomically) after every change.
 Masks are saved to ``masks.npz`` by a background thread shortly after each
-change, so a click never waits for disk. After a restart a session comes back
-by replaying its prompt log (prompts, masks and undo history); if that fails
-(damaged log, engine gone) the saved masks are loaded instead.
+change, so a click never waits for disk. Every few changes, after each
+propagation and when a session is closed to disk, a snapshot of the whole
+session state (objects, prompts, masks, undo and redo steps) is written too.
+After a restart a session comes back from its snapshot plus the logged events
+after it, so restart time does not grow with history; without a usable
+snapshot the whole prompt log is replayed; if that fails (damaged log, engine
+gone) the saved masks are loaded instead.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +30,11 @@ from sam2vol.web.jobs import Job
 MASKS_FORMAT = "sam2vol-web-masks/1"
 SAVE_DELAY_S = 0.3
 REDO_FILE = "redo.json"
+SNAPSHOT_FILE = "snapshot.pkl"
+SNAPSHOT_FORMAT = "sam2vol-web-snapshot/1"
+SNAPSHOT_EVERY = 5  # events between snapshots (a propagation always gets one)
+# The session's own state, everything but the engine and the volume.
+SESSION_STATE = ("objects", "_prompts", "_masks", "_done", "_undone")
 log = logging.getLogger("sam2vol.web")
 
 
@@ -70,7 +80,80 @@ def save_masks(ws) -> bool:
         np.savez_compressed(handle, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **bits)
     os.replace(tmp, ws.masks_path)
     ws.saved_revision = max(ws.saved_revision, revision)
+    if snapshot_due(ws, n_events):
+        save_snapshot(ws)
     return True
+
+
+def snapshot_due(ws, n_events: int) -> bool:
+    """A snapshot is due every few events, and after a propagation."""
+    from sam2vol.prompts import Propagate
+
+    session = ws.session
+    if session is None or n_events == ws.snapshot_events:
+        return False
+    last = session.events[-1] if session.events else None
+    return n_events - ws.snapshot_events >= SNAPSHOT_EVERY or isinstance(last, Propagate)
+
+
+def save_snapshot(ws) -> bool:
+    """Write the session's whole state (``snapshot.pkl``, atomically); False if not possible."""
+    with ws.locked(timeout=60):
+        session = ws.session
+        if session is None or ws.deleted or ws.busy:
+            return False
+        if not all(hasattr(session, name) for name in SESSION_STATE):
+            return False  # a Session without these fields: recovery replays the log
+        n_events = len(session.events)
+        record = {
+            "format": SNAPSHOT_FORMAT,
+            "n_events": n_events,
+            "shape": list(session.volume.shape),
+            "axis": session.geometry.axis,
+            "engine": session.engine.name,
+            "state": {name: getattr(session, name) for name in SESSION_STATE},
+        }
+        data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    path = ws.folder / SNAPSHOT_FILE
+    tmp = path.with_name(f".{SNAPSHOT_FILE}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    ws.snapshot_events = n_events
+    return True
+
+
+def _from_snapshot(ws, session: Session, events: list) -> int:
+    """Put a snapshot's state into a fresh session if it matches the log; events it covers.
+
+    The snapshot is the server's own file in its private state folder; it is
+    used only when the events it holds equal the first events of the log.
+    """
+    from sam2vol.prompts import event_to_dict
+
+    path = ws.folder / SNAPSHOT_FILE
+    if not path.exists():
+        return 0
+    try:
+        record = pickle.loads(path.read_bytes())
+        n = int(record["n_events"])
+        ok = (
+            record.get("format") == SNAPSHOT_FORMAT
+            and record["shape"] == list(session.volume.shape)
+            and record["axis"] == session.geometry.axis
+            and record["engine"] == session.engine.name
+            and 0 < n <= len(events)
+        )
+        state = record["state"]
+        held = [step.event for step in state["_done"]]
+        same = [event_to_dict(e) for e in held] == [event_to_dict(e) for e in events[:n]]
+    except Exception as exc:
+        log.warning("ignoring snapshot %s: %s", path, exc)
+        return 0
+    if not (ok and same):
+        return 0
+    for name in SESSION_STATE:
+        setattr(session, name, state[name])
+    return n
 
 
 def masks_meta(path: Path) -> dict | None:
@@ -236,11 +319,18 @@ def recover(ws, session_factory, job: Job) -> tuple[Session, str]:
     if ws.log_path.exists():
         try:
             events = read_log(ws.log_path)
-            job.total = len(events)
-            for event in events:
+            start = _from_snapshot(ws, session, events)
+            job.total = len(events) - start
+            for event in events[start:]:
                 session.run(event)
                 job.advance()
+            ws.snapshot_events = start
             how = f"restored by replaying {len(events)} saved changes"
+            if start:
+                how = (
+                    f"restored {len(events)} saved changes: {start} from a snapshot, "
+                    f"{len(events) - start} replayed"
+                )
         except Exception as exc:
             log.warning("replaying %s failed: %s", ws.log_path, exc)
             reason = str(exc).splitlines()[0] if isinstance(exc, InputError) else "replay failed"

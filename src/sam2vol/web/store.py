@@ -25,7 +25,7 @@ from sam2vol.intensity import resolve_preset
 from sam2vol.session import Session
 from sam2vol.slicing import AXES
 from sam2vol.volume import Volume
-from sam2vol.web.autosave import MaskSaver, masks_meta, recover, save_masks
+from sam2vol.web.autosave import MaskSaver, masks_meta, recover, save_masks, save_snapshot
 from sam2vol.web.config import ServerConfig
 from sam2vol.web.display import Display
 from sam2vol.web.errors import Busy, NotFound, ServerFull
@@ -253,6 +253,7 @@ class SessionStore:
         """Write a session's masks before it leaves memory (it reopens from disk)."""
         try:
             save_masks(ws)
+            save_snapshot(ws)  # it reopens from here, without replaying its history
         except Exception:
             log.exception("saving session %s before closing it failed", ws.sid)
         log.info("session %s closed to disk to free memory", ws.sid)

@@ -89,6 +89,7 @@ class WebSession:
         last_used: When a request last asked for it (monotonic seconds).
         cost_bytes: Memory it is charged against the server's budget.
         deleted: Deleted by the user (nothing more is written for it).
+        snapshot_events: Events covered by the last state snapshot on disk.
     """
 
     sid: str
@@ -107,6 +108,7 @@ class WebSession:
     last_used: float = field(default_factory=time.monotonic)
     cost_bytes: int = 0
     deleted: bool = False
+    snapshot_events: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     # ----- files ---------------------------------------------------------------------------
