@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+BASE = "http://127.0.0.1"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -46,11 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     row, col = deepest_pixel(truth[s])
 
     def wait(client, sid):
-        job = client.get(f"/api/sessions/{sid}/job", params={"wait": 600}).json()["job"]
+        while True:
+            job = client.get(f"/api/sessions/{sid}/job", params={"wait": 60}).json()["job"]
+            if job["state"] != "running":
+                break
         assert job["state"] == "done", job
 
     def restart(state_dir: Path, sid: str) -> float:
-        with TestClient(create_app(ServerConfig(state_dir=state_dir))) as client:
+        with TestClient(create_app(ServerConfig(state_dir=state_dir)), base_url=BASE) as client:
             started = time.perf_counter()
             client.get(f"/api/sessions/{sid}")
             wait(client, sid)
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         sessions = {}
         for n in args.propagations:
             state_dir = Path(tmp) / f"state{n}"
-            with TestClient(create_app(ServerConfig(state_dir=state_dir))) as client:
+            with TestClient(create_app(ServerConfig(state_dir=state_dir)), base_url=BASE) as client:
                 sid = client.post("/api/sessions", json={"sample": "lung2"}).json()["sid"]
                 wait(client, sid)
                 for k in range(n):
