@@ -328,8 +328,8 @@ def recover(ws, session_factory, job: Job) -> tuple[Session, str]:
             how = f"restored by replaying {len(events)} saved changes"
             if start:
                 how = (
-                    f"restored {len(events)} saved changes: {start} from a snapshot, "
-                    f"{len(events) - start} replayed"
+                    f"restored by replaying {len(events) - start} saved changes after a "
+                    f"snapshot of {start} (of {len(events)})"
                 )
         except Exception as exc:
             log.warning("replaying %s failed: %s", ws.log_path, exc)
