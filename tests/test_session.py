@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from copy import deepcopy
 
 import numpy as np
 import pytest
@@ -192,3 +193,96 @@ def test_a_reused_object_id_starts_clean_in_the_engine(session):
     session.add_point((20, 12, 9), object_id=2)  # a new object 2
     assert forgotten == [2, 2, 2]  # added, removed, added again
     assert session.slice_mask(2, 9).any() and not session.slice_mask(2, 10).any()
+
+
+def test_a_stopped_propagation_replays_to_the_slices_it_reached(session, volume, tmp_path):
+    session.add_point((8, 6, 10))
+    steps = session.propagate()
+    for _ in range(3):
+        next(steps)
+    steps.close()  # the user stops after 3 slices
+    live = session.label_map().data.copy()
+    assert np.count_nonzero(live) == 3 * 35
+    assert session.events[-1].stopped_after == 3
+    again = Session(volume, ThresholdEngine(), intensity="mr-percentile")
+    again.replay(session.save_log(tmp_path / "log.json"))
+    np.testing.assert_array_equal(again.label_map().data, live)
+
+
+def test_a_propagation_abandoned_before_its_first_slice_leaves_no_trace(session):
+    session.add_point((8, 6, 10))
+    steps = session.propagate()
+    steps.close()
+    assert not any(isinstance(e, Propagate) for e in session.events)
+
+
+def test_a_failed_propagation_is_rolled_back_and_not_logged(session, volume, tmp_path):
+    session.add_point((8, 6, 10))
+    before = session.label_map().data.copy()
+    original = session.engine.propagate
+
+    def breaks_after_two(*args, **kwargs):
+        for n, result in enumerate(original(*args, **kwargs)):
+            if n == 2:
+                raise RuntimeError("out of memory")
+            yield result
+
+    session.engine.propagate = breaks_after_two
+    with pytest.raises(RuntimeError, match="out of memory"):
+        list(session.propagate())
+    np.testing.assert_array_equal(session.label_map().data, before)
+    assert [e.kind for e in session.events] == ["add_object", "point"]
+    again = Session(volume, ThresholdEngine(), intensity="mr-percentile")
+    again.replay(session.save_log(tmp_path / "log.json"))
+    np.testing.assert_array_equal(again.label_map().data, before)
+
+
+def test_the_log_is_not_written_with_a_propagation_still_running(volume, tmp_path):
+    path = tmp_path / "auto.json"
+    s = Session(volume, ThresholdEngine(), intensity="mr-percentile", autosave=path)
+    s.add_point((8, 6, 10))
+    steps = s.propagate()
+    next(steps)
+    assert [e["kind"] for e in json.loads(path.read_text())["events"]] == ["add_object", "point"]
+    list(steps)
+    assert json.loads(path.read_text())["events"][-1]["kind"] == "propagate"
+
+
+def test_undo_history_grows_with_what_changed_not_with_the_number_of_events():
+    """120 mask prompts on 120 slices: history must stay near one mask stack, not n^2 copies."""
+    import tracemalloc
+
+    data = np.zeros((128, 128, 120), np.float32)
+    data[30:90, 30:90, :] = 1000.0
+    s = Session(Volume(data, np.eye(4), "square"), ThresholdEngine(), intensity="mr-percentile")
+    plane = data[:, :, 0] > 0
+    s.add_mask(plane, 0)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for k in range(1, 120):
+        s.add_mask(plane, k)
+    grown = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    stack_bytes = 128 * 128 * 120  # one bool mask stack
+    # live state: each slice's prompt mask and result (2 stacks); history adds little on top
+    assert grown < 3 * stack_bytes, f"{grown / 2**20:.1f} MiB for {stack_bytes / 2**20:.1f}"
+    while s.undo():
+        pass
+    assert not s.objects
+
+
+def test_undo_restores_prompts_and_masks_exactly(session):
+    session.add_point((8, 6, 10))
+    list(session.propagate())
+    session.add_point((8, 6, 12), positive=False)
+    states = []
+    for _ in range(3):
+        states.append((session.label_map().data.copy(), deepcopy(session.prompts(1))))
+        session.add_box((0, 0, 12), (29, 19, 12))
+    for mask, prompts in reversed(states):
+        session.undo()
+        np.testing.assert_array_equal(session.label_map().data, mask)
+        assert session.prompts(1).keys() == prompts.keys()
+        for s, p in prompts.items():
+            np.testing.assert_array_equal(session.prompts(1)[s].points, p.points)
+            assert session.prompts(1)[s].box == p.box

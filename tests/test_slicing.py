@@ -22,18 +22,32 @@ def test_stack_round_trip_and_coordinates(ct_volume, axis):
         assert g.slice_to_voxel(s, r, c) == ijk
 
 
-def test_display_orientation_is_radiological(ct_volume):
-    """Axial rows run anterior->posterior, columns patient right->left."""
-    g = SliceGeometry.for_volume(ct_volume, "axial")
-    top_left = _world(ct_volume, g.slice_to_voxel(0, 0, 0))
-    below = _world(ct_volume, g.slice_to_voxel(0, 1, 0))
-    right = _world(ct_volume, g.slice_to_voxel(0, 0, 1))
-    assert below[1] < top_left[1]  # A coordinate decreases down the rows
-    assert right[0] < top_left[0]  # R coordinate decreases along the columns
-    g = SliceGeometry.for_volume(ct_volume, "sagittal")
-    assert _world(ct_volume, g.slice_to_voxel(0, 1, 0))[2] < _world(ct_volume, (0, 0, 0))[2] + 1e9
-    top = _world(ct_volume, g.slice_to_voxel(0, 0, 0))
-    assert _world(ct_volume, g.slice_to_voxel(0, 1, 0))[2] < top[2]  # S decreases down
+# The README's table: (world axis in RAS, sign) that rows and columns run along, per view.
+R, A, S = 0, 1, 2
+README_ORIENTATION = {
+    "axial": ((A, -1), (R, -1)),  # rows anterior -> posterior, columns patient right -> left
+    "coronal": ((S, -1), (R, -1)),  # rows superior -> inferior, columns patient right -> left
+    "sagittal": ((S, -1), (A, -1)),  # rows superior -> inferior, columns anterior -> posterior
+}
+
+
+def _permuted_volume() -> Volume:
+    """Array axes in an unusual order (i: S-I, j: L-R, k: A-P) with a flipped one."""
+    direction = np.array([[0, -1, 0], [0, 0, 1], [1, 0, 0]], dtype=float)  # columns = i, j, k
+    return Volume(np.zeros((5, 6, 7)), lps_affine((3.0, 1.0, 1.5), (4, -2, 9), direction), "p")
+
+
+@pytest.mark.parametrize("axis", AXES)
+@pytest.mark.parametrize("which", ["ct", "permuted"])
+def test_display_orientation_matches_the_readme_table(ct_volume, axis, which):
+    volume = ct_volume if which == "ct" else _permuted_volume()
+    g = SliceGeometry.for_volume(volume, axis)
+    origin = _world(volume, g.slice_to_voxel(1, 1, 1))
+    down = _world(volume, g.slice_to_voxel(1, 2, 1)) - origin
+    across = _world(volume, g.slice_to_voxel(1, 1, 2)) - origin
+    for step, (world_axis, sign) in zip((down, across), README_ORIENTATION[axis], strict=True):
+        assert np.argmax(np.abs(step[:3])) == world_axis, step
+        assert np.sign(step[world_axis]) == sign, step
 
 
 def test_axis_chosen_from_direction_not_array_position():

@@ -117,6 +117,8 @@ class Propagate(_Record):
     """Propagate every object with prompts from ``start`` (default: its prompted slice).
 
     ``reset_between`` forgets the forward pass's memory before the backward one.
+    ``stopped_after`` is set when the run was stopped after that many slices
+    (engine results); a replay stops there too.
     """
 
     kind: ClassVar[str] = "propagate"
@@ -125,6 +127,7 @@ class Propagate(_Record):
     max_slices: int | None = None
     object_ids: tuple[int, ...] | None = None
     reset_between: bool = False
+    stopped_after: int | None = None
 
 
 @dataclass(frozen=True)

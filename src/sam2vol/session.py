@@ -18,7 +18,7 @@ import copy
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +76,7 @@ class ObjectSummary:
     volume_ml: float
     first_slice: int | None
     last_slice: int | None
+    slices: tuple[int, ...] = ()  # every slice the mask covers
 
     @property
     def n_slices(self) -> int:
@@ -84,12 +85,25 @@ class ObjectSummary:
 
 @dataclass
 class _Step:
-    """What one event changed, so it can be undone."""
+    """What one event changed, so it can be undone: only the parts it changed.
+
+    Attributes:
+        event: The event.
+        objects_before: The object table before (small: names and colours).
+        prompt_sets_before: Object id -> its whole prompt table before, for
+            events that add or remove an object's table (None: it had none).
+        prompts_before: (object, slice) -> that slice's prompts before the
+            event changed them (None: there were none).
+        mask_backup: (object, slice) -> the slice mask before, bit-packed
+            (None: it was empty).
+        removed_masks: Mask stacks of removed objects.
+    """
 
     event: Event
-    prompts_before: dict[int, dict[int, SlicePrompts]]
     objects_before: dict[int, SegObject]
-    mask_backup: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    prompt_sets_before: dict[int, dict[int, SlicePrompts] | None] = field(default_factory=dict)
+    prompts_before: dict[tuple[int, int], SlicePrompts | None] = field(default_factory=dict)
+    mask_backup: dict[tuple[int, int], np.ndarray | None] = field(default_factory=dict)
     removed_masks: dict[int, np.ndarray] = field(default_factory=dict)
 
 
@@ -103,6 +117,8 @@ class Session:
         intensity: Intensity preset name (see :mod:`sam2vol.intensity`).
         autosave: A JSON file the prompt log is rewritten to (atomically)
             after every change, so a crash loses nothing.
+        engine_options: The options the engine was made with, written to the
+            log so a replay can make the same engine.
     """
 
     def __init__(
@@ -113,6 +129,7 @@ class Session:
         axis: Axis = "axial",
         intensity: str = "auto",
         autosave: str | Path | None = None,
+        engine_options: dict | None = None,
     ) -> None:
         self.volume = volume
         self.geometry = SliceGeometry.for_volume(volume, axis)
@@ -126,6 +143,8 @@ class Session:
         self._done: list[_Step] = []
         self._undone: list[Event] = []
         self.autosave = Path(autosave) if autosave else None
+        # What replay needs to rebuild the engine (logged; names only, e.g. a checkpoint path).
+        self.engine_options: dict = dict(engine_options or {})
 
     # ----- objects -------------------------------------------------------------------------
     def add_object(self, name: str | None = None, color=None, *, object_id: int | None = None):
@@ -216,18 +235,22 @@ class Session:
     ) -> Iterator[SliceResult]:
         """Propagate the prompted objects; a generator yielding each slice as it is done.
 
+        A transaction: the event enters the log (and undo history) only when the
+        run ends. Stopped early (the generator closed), it is logged with the
+        number of slices it reached, so a replay stops at the same place; failed
+        (the engine raised), the masks are rolled back and nothing is logged.
+
         ``reset_between`` (with ``both``) forgets the forward pass's memory before
         the backward pass.
         """
         oids = tuple(object_ids) if object_ids else None
         event = Propagate(start, direction, max_slices, oids, bool(reset_between))
-        step = self._begin(event)
-        yield from self._run_propagation(event, step)
+        yield from self._run_propagation(event)
 
     def run(self, event: Event) -> None:
         """Apply any event (e.g. from a log), running propagation to the end."""
         if isinstance(event, Propagate):
-            for _ in self._run_propagation(event, self._begin(event)):
+            for _ in self._run_propagation(event):
                 pass
         else:
             self._record(event)
@@ -238,13 +261,7 @@ class Session:
         if not self._done:
             return None
         step = self._done.pop()
-        self._prompts, self.objects = step.prompts_before, step.objects_before
-        for oid in list(self._masks):
-            if oid not in self.objects:
-                del self._masks[oid]
-        self._masks.update(step.removed_masks)
-        for (oid, s), before in step.mask_backup.items():
-            self._masks[oid][s] = before
+        self._revert(step)
         self._undone.append(step.event)
         self._autosave()
         return step.event
@@ -258,6 +275,32 @@ class Session:
         self.run(event)
         self._undone = undone
         return event
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._done)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._undone)
+
+    @property
+    def redo_events(self) -> list[Event]:
+        """Events :meth:`redo` would bring back, the next one last."""
+        return list(self._undone)
+
+    # ----- whole state (see sam2vol.session_state) --------------------------------------------
+    def export_state(self):
+        """Objects, prompts, masks, undo and redo as plain data (a ``SessionSnapshot``)."""
+        from sam2vol.session_state import export_state
+
+        return export_state(self)
+
+    def restore_state(self, snapshot) -> None:
+        """Take the state of :meth:`export_state` (of this volume, axis and engine)."""
+        from sam2vol.session_state import restore_state
+
+        restore_state(self, snapshot)
 
     # ----- state -----------------------------------------------------------------------------
     @property
@@ -291,9 +334,11 @@ class Session:
         return self.volume.with_data(self.geometry.from_stack(stack))
 
     def summary(self, object_id: int = 1) -> ObjectSummary:
+        """Size and extent of an object's mask (counted on the slices it covers only)."""
+        self._require_object(object_id)
         masks = self._masks[object_id]
         covered = np.flatnonzero(masks.any(axis=(1, 2)))
-        voxels = int(masks.sum())
+        voxels = int(np.count_nonzero(masks[covered])) if covered.size else 0
         return ObjectSummary(
             object_id,
             self.objects[object_id].name,
@@ -301,6 +346,7 @@ class Session:
             voxels * self.volume.voxel_volume_ml,
             int(covered[0]) if covered.size else None,
             int(covered[-1]) if covered.size else None,
+            tuple(int(s) for s in covered),
         )
 
     # ----- logs ------------------------------------------------------------------------------
@@ -312,15 +358,31 @@ class Session:
             "axis": self.geometry.axis,
             "intensity": self.intensity,
             "engine": self.engine.name,
+            "engine_options": dict(self.engine_options),
             "events": [event_to_dict(e) for e in self.events],
         }
 
     def save_log(self, path: str | Path) -> Path:
         """Write the prompt log as JSON, atomically."""
+        from sam2vol.io.write import remove_stale_temps, temp_path
+
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.log_dict(), indent=1))
-        os.replace(tmp, path)
+        text = json.dumps(self.log_dict(), indent=1)
+        remove_stale_temps(path.parent)
+        tmp = temp_path(path)
+        try:
+            with open(tmp, "w") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if tmp.stat().st_size != len(text.encode()):
+                raise InputError(f"{path}: the prompt log was not written in full (disk full?)")
+            os.replace(tmp, path)
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise InputError(f"{path}: cannot write the prompt log ({reason})") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
 
     def replay(self, events: list[Event] | str | Path) -> None:
@@ -336,7 +398,7 @@ class Session:
         return (self.geometry.n_slices, *self.geometry.slice_shape)
 
     def _begin(self, event: Event) -> _Step:
-        step = _Step(event, copy.deepcopy(self._prompts), copy.deepcopy(self.objects))
+        step = _Step(event, dict(self.objects))
         self._done.append(step)
         self._undone.clear()
         return step
@@ -344,8 +406,49 @@ class Session:
     def _set_slice(self, step: _Step, oid: int, s: int, mask: np.ndarray) -> None:
         key = (oid, s)
         if key not in step.mask_backup:
-            step.mask_backup[key] = self._masks[oid][s].copy()
+            before = self._masks[oid][s]
+            step.mask_backup[key] = np.packbits(before) if before.any() else None
         self._masks[oid][s] = mask
+
+    def _touch_prompts(self, step: _Step, oid: int, s: int) -> SlicePrompts:
+        """The prompts of (object, slice), saved for undo first (a shallow copy: the
+        prompt arrays are replaced, never changed in place)."""
+        table = self._prompts[oid]
+        if (oid, s) not in step.prompts_before:
+            before = table.get(s)
+            step.prompts_before[(oid, s)] = copy.copy(before) if before is not None else None
+        return table.setdefault(s, SlicePrompts())
+
+    def _save_prompt_set(self, step: _Step, oid: int) -> None:
+        if oid not in step.prompt_sets_before:
+            step.prompt_sets_before[oid] = self._prompts.get(oid)
+
+    def _revert(self, step: _Step) -> None:
+        """Take back what ``step`` changed."""
+        self.objects = step.objects_before
+        for oid, table in step.prompt_sets_before.items():
+            if table is None:
+                self._prompts.pop(oid, None)
+            else:
+                self._prompts[oid] = table
+        for (oid, s), before in step.prompts_before.items():
+            table = self._prompts.setdefault(oid, {})
+            if before is None:
+                table.pop(s, None)
+            else:
+                table[s] = before
+        for oid in list(self._masks):
+            if oid not in self.objects:
+                del self._masks[oid]
+        self._masks.update(step.removed_masks)
+        shape = self.geometry.slice_shape
+        for (oid, s), packed in step.mask_backup.items():
+            if packed is None:
+                self._masks[oid][s] = False
+            else:
+                self._masks[oid][s] = np.unpackbits(packed, count=shape[0] * shape[1]).reshape(
+                    shape
+                )
 
     def _record(self, event: Event) -> None:
         step = self._begin(event)
@@ -360,6 +463,7 @@ class Session:
     def _apply(self, event: Event, step: _Step) -> None:
         if isinstance(event, AddObject):
             self.engine.forget_object(event.object_id)  # a reused id starts clean
+            self._save_prompt_set(step, event.object_id)
             self.objects[event.object_id] = SegObject(event.object_id, event.name, event.color)
             self._masks.setdefault(event.object_id, np.zeros(self._stack_shape, dtype=bool))
             self._prompts.setdefault(event.object_id, {})
@@ -375,6 +479,7 @@ class Session:
             if oid not in self.objects:
                 raise InputError(f"removal of object {oid}, which does not exist")
             del self.objects[oid]
+            self._save_prompt_set(step, oid)
             self._prompts.pop(oid, None)
             step.removed_masks[oid] = self._masks.pop(oid)
             self.engine.forget_object(oid)
@@ -385,7 +490,9 @@ class Session:
                 if event.slice_index is not None:
                     slices = [event.slice_index]
                 for s in slices:
-                    self._prompts[oid].pop(s, None)
+                    if s in self._prompts[oid]:
+                        self._touch_prompts(step, oid, s)
+                        self._prompts[oid].pop(s)
                     if self._masks[oid][s].any():
                         self._set_slice(step, oid, s, np.zeros(self.geometry.slice_shape, bool))
         else:
@@ -398,12 +505,12 @@ class Session:
             raise InputError(f"prompt for object {oid}, which does not exist")
         if isinstance(event, PointPrompt):
             s, row, col = g.voxel_to_slice(event.voxel)
-            prompts = self._prompts[oid].setdefault(s, SlicePrompts())
+            prompts = self._touch_prompts(step, oid, s)
             prompts.add_point(row, col, event.positive)
         elif isinstance(event, BoxPrompt):
             s, r0, c0 = g.voxel_to_slice(event.corner_a)
             _, r1, c1 = g.voxel_to_slice(event.corner_b)
-            prompts = self._prompts[oid].setdefault(s, SlicePrompts())
+            prompts = self._touch_prompts(step, oid, s)
             prompts.box = (min(r0, r1), min(c0, c1), max(r0, r1), max(c0, c1))
         elif isinstance(event, MaskPrompt):
             if event.array_axis != g.slice_axis:
@@ -413,7 +520,7 @@ class Session:
                 )
             s = event.index
             g.check_slice(s)
-            prompts = self._prompts[oid].setdefault(s, SlicePrompts())
+            prompts = self._touch_prompts(step, oid, s)
             prompts.mask = np.ascontiguousarray(g.plane_to_slice(event.to_array()))
         else:
             raise TypeError(f"not a prompt: {event!r}")
@@ -422,40 +529,98 @@ class Session:
         prompts.result = np.asarray(result, dtype=bool)
         self._set_slice(step, oid, s, prompts.result)
 
-    def _run_propagation(self, event: Propagate, step: _Step) -> Iterator[SliceResult]:
+    def _run_propagation(self, event: Propagate) -> Iterator[SliceResult]:
         oids = event.object_ids or tuple(self.objects)
         objects = {oid: self._prompts[oid] for oid in oids if self._prompts.get(oid)}
         if not objects:
-            self._done.pop()
             raise InputError("nothing to propagate: add a prompt first")
-        self._autosave()
-        for result in self.engine.propagate(
+        step = _Step(event, dict(self.objects))
+        results = self.engine.propagate(
             objects,
             start=event.start,
             direction=event.direction,
             max_slices=event.max_slices,
             reset_between=event.reset_between,
-        ):
-            for oid, mask in result.masks.items():
-                self._set_slice(step, oid, result.slice_index, np.asarray(mask, dtype=bool))
-            yield result
+        )
+        reached, outcome = 0, "failed"
+        try:
+            for result in results:
+                if event.stopped_after is not None and reached >= event.stopped_after:
+                    break
+                for oid, mask in result.masks.items():
+                    self._set_slice(step, oid, result.slice_index, np.asarray(mask, dtype=bool))
+                reached += 1
+                yield result
+            outcome = "done"
+        except GeneratorExit:
+            outcome = "stopped"
+            raise
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
+            if outcome == "failed" or reached == 0:
+                self._revert(step)  # nothing, or a failed run: leave no trace
+            else:
+                if outcome == "stopped":
+                    step.event = replace(event, stopped_after=reached)
+                self._done.append(step)
+                self._undone.clear()
+                self._autosave()
 
     def _autosave(self) -> None:
         if self.autosave is not None:
             self.save_log(self.autosave)
 
 
-def read_log(path: str | Path) -> list[Event]:
-    """Events of a prompt log file (see :meth:`Session.save_log`)."""
-    path = Path(path)
+@dataclass(frozen=True)
+class LogSettings:
+    """What a prompt log says about how it was made (None: the log does not say).
+
+    Attributes:
+        format: The log format version.
+        axis: Slicing axis.
+        intensity: Intensity preset.
+        engine: Engine name.
+        engine_options: Options the engine was made with.
+    """
+
+    format: str | None = None
+    axis: str | None = None
+    intensity: str | None = None
+    engine: str | None = None
+    engine_options: dict | None = None
+
+
+def _load_log(path: Path):
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read prompt log ({exc})") from exc
     if isinstance(data, list):
-        events = data
-    elif isinstance(data, dict) and isinstance(data.get("events"), list):
-        events = data["events"]
-    else:
-        raise InputError(f"{path}: expected a prompt log with an 'events' list")
-    return [event_from_dict(e) for e in events]
+        return {"events": data}
+    if isinstance(data, dict) and isinstance(data.get("events"), list):
+        fmt = data.get("format")
+        if fmt is not None and fmt != LOG_FORMAT:
+            raise InputError(f"{path}: prompt log format {fmt!r}; this version reads {LOG_FORMAT}")
+        return data
+    raise InputError(f"{path}: expected a prompt log with an 'events' list")
+
+
+def read_log(path: str | Path) -> list[Event]:
+    """Events of a prompt log file (see :meth:`Session.save_log`)."""
+    path = Path(path)
+    return [event_from_dict(e) for e in _load_log(path)["events"]]
+
+
+def read_log_settings(path: str | Path) -> LogSettings:
+    """The settings a prompt log was made with (axis, intensity, engine and its options)."""
+    data = _load_log(Path(path))
+    options = data.get("engine_options")
+    return LogSettings(
+        data.get("format"),
+        data.get("axis"),
+        data.get("intensity"),
+        data.get("engine"),
+        dict(options) if isinstance(options, dict) else None,
+    )

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("sam2")
 
-from sam2vol import Volume
+from sam2vol import InputError, Volume
 from sam2vol.cli.main import app
 from sam2vol.io import read_label, read_volume, write_volume
 from sam2vol.samples import sample_path
@@ -45,4 +45,7 @@ def test_sam2_segment_and_replay(tmp_path):
         app, ["segment", str(small), "--out", str(tmp_path / "c.nii.gz"), "--point", "1,1,1",
               "--engine", "sam2", "--checkpoint", str(tmp_path / "none.pt")]
     )  # fmt: skip
-    assert missing.exit_code != 0
+    # a user error (one line naming the file, exit 2 from main), not a crash
+    assert isinstance(missing.exception, InputError), missing.exception
+    assert "none.pt" in str(missing.exception) and "\n" not in str(missing.exception)
+    assert not (tmp_path / "c.nii.gz").exists()

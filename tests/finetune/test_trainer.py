@@ -85,6 +85,17 @@ def test_outputs_of_a_run(setup):
     assert "image_encoder.trunk.patch_embed.proj.weight" in best["model"]
 
 
+def test_resume_refuses_changed_rates_weights_and_radius(setup):
+    """Rates would be overridden by the saved optimiser, the radius applied: refuse both."""
+    changed = settings(setup.data, setup.full, lr=0.5, boundary_radius=6, bd_weight=0.3)
+    with pytest.raises(InputError) as info:
+        quiet_trainer(changed, resume=True)
+    message = str(info.value)
+    for flag in ("--lr 0.0001 -> 0.5", "--boundary-radius 2 -> 6", "--bd-weight 0.1 -> 0.3"):
+        assert flag in message, message
+    assert "--epochs" not in message  # more epochs is what resuming is for
+
+
 def test_resume_after_a_crash_reaches_the_same_state(setup, tmp_path, monkeypatch):
     out = tmp_path / "crashed"
     trainer = quiet_trainer(settings(setup.data, out))

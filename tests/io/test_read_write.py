@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 
 import nibabel as nib
 import numpy as np
@@ -188,7 +189,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(sitk, "WriteImage", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(InputError, match=r"mask\.nrrd: cannot write \(disk full"):
         write_mask(image.data > 0, image, target)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["mask.nrrd"]
@@ -201,3 +202,71 @@ def test_lps_helper_matches_itk():
     img.SetSpacing((0.5, 0.6, 3.0))
     img.SetOrigin((1.0, 2.0, 3.0))
     np.testing.assert_allclose(affine_from_sitk(img), lps_affine((0.5, 0.6, 3.0), (1, 2, 3)))
+
+
+def test_a_writer_that_fails_silently_is_caught_before_the_rename(tmp_path, monkeypatch):
+    """Disk full under SimpleITK's NRRD writer: it raises nothing and leaves 4096 bytes."""
+    image = read_volume(sample_path("brain2"))
+    target = tmp_path / "mask.nrrd"
+    target.write_text("old")
+    real = sitk.WriteImage
+
+    def truncated(img, name, *args):
+        real(img, name, *args)
+        with open(name, "r+b") as handle:
+            handle.truncate(4096)
+
+    monkeypatch.setattr(sitk, "WriteImage", truncated)
+    with pytest.raises(InputError, match="does not read back"):
+        write_mask(image.data > 0, image, target)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["mask.nrrd"]
+
+
+def test_temp_files_of_killed_writes_are_removed_at_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    image = read_volume(sample_path("brain2"))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    stale = tmp_path / f".mask.nii.gz.{dead}-0123abcd.tmp.nii.gz"
+    live = tmp_path / f".other.nii.gz.{os.getpid()}-0123abcd.tmp.nii.gz"  # a write in progress
+    stale.write_bytes(b"x" * 100)
+    live.write_bytes(b"x" * 100)
+    write_mask(image.data > 0, image, tmp_path / "mask2.nii.gz")
+    assert not stale.exists() and live.exists()
+
+
+def test_a_declared_size_over_the_limit_is_refused_before_reading(tmp_path):
+    """A few bytes of .nii.gz declaring 1200^3 int16 must not allocate 3.4 GB."""
+    import gzip
+    import tracemalloc
+
+    import nibabel as nib
+
+    header = nib.Nifti1Header()
+    header.set_data_shape((1200, 1200, 1200))
+    header.set_data_dtype(np.int16)
+    path = tmp_path / "bomb.nii.gz"
+    path.write_bytes(gzip.compress(header.binaryblock + b"\0" * 4))
+    assert path.stat().st_size < 200
+    tracemalloc.start()
+    with pytest.raises(InputError, match=r"1200x1200x1200 = 1,728,000,000 voxels, over the limit"):
+        read_volume(path, max_voxels=10**8)
+    assert tracemalloc.get_traced_memory()[1] < 50 * 2**20
+    tracemalloc.stop()
+    huge = tmp_path / "huge.nii.gz"
+    header.set_data_shape((8192, 8192, 8192))  # 550 G voxels: over any default
+    huge.write_bytes(gzip.compress(header.binaryblock + b"\0" * 4))
+    with pytest.raises(InputError, match="--max-voxels"):
+        read_volume(huge)
+    np.save(tmp_path / "big.npy", np.zeros((50, 50, 50), np.int16))
+    with pytest.raises(InputError, match="over the limit"):
+        read_volume(tmp_path / "big.npy", spacing_mm=(1, 1, 1), max_voxels=1000)
+    np.savez(tmp_path / "big.npz", image=np.zeros((50, 50, 50), np.int16))
+    with pytest.raises(InputError, match="over the limit"):
+        read_volume(tmp_path / "big.npz", spacing_mm=(1, 1, 1), max_voxels=1000)
+    sitk.WriteImage(sitk.Image(50, 50, 50, sitk.sitkInt16), str(tmp_path / "big.nrrd"))
+    with pytest.raises(InputError, match="50x50x50x1 = 125,000 voxels"):
+        read_volume(tmp_path / "big.nrrd", max_voxels=1000)

@@ -357,3 +357,28 @@ def test_auto_engine_picks_kdtree_for_a_sparse_box() -> None:
     assert not np.array_equal(auto.distances_pred_to_gt_mm, edt_based.distances_pred_to_gt_mm)
     assert (auto.hd95(), auto.nsd(2.0)) == (edt_based.hd95(), edt_based.nsd(2.0))
     assert auto.assd() == pytest.approx(edt_based.assd(), rel=1e-6)
+
+
+# --- the "monai" definition against MONAI itself ------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 3, 5, 9])
+def test_monai_definition_equals_monai(seed: int) -> None:
+    metrics = pytest.importorskip("monai.metrics")
+    torch = pytest.importorskip("torch")
+    shape, spacing, tol = (26, 30, 22), (0.7, 1.3, 2.5), 2.0
+    gt = blob(seed, shape, 2.5)
+    pred = blob(seed + 50, shape, 2.0)
+
+    def onehot(m: np.ndarray):
+        return torch.from_numpy(np.stack([~m, m])[None].astype(np.float32))
+
+    p, g = onehot(pred), onehot(gt)
+    kw = {"include_background": False, "spacing": spacing}
+    hd95 = float(metrics.compute_hausdorff_distance(p, g, percentile=95, **kw)[0, 0])
+    nsd = float(metrics.compute_surface_dice(p, g, class_thresholds=[tol], **kw)[0, 0])
+    assd = float(metrics.compute_average_surface_distance(p, g, symmetric=True, **kw)[0, 0])
+    d = compute_surface_distances(pred, gt, spacing_mm=spacing, definition="monai")
+    assert d.hd95() == pytest.approx(hd95, rel=1e-6)
+    assert d.nsd(tol) == pytest.approx(nsd, rel=1e-6)
+    assert d.assd() == pytest.approx(assd, rel=1e-6)

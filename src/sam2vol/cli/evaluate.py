@@ -66,25 +66,12 @@ def evaluate(
     import os
     import sys
 
-    from sam2vol.errors import InputError
+    from sam2vol.cli.options import engine_options, parse_number
     from sam2vol.evaluation.runner import run_evaluation
     from sam2vol.evaluation.tasks import RunConfig
 
-    options: dict[str, object] = {}
-    for item in engine_option or []:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise InputError(f"--engine-option {item!r}: expected key=value")
-        options[key] = _number(value)
-    if engine == "sam2":
-        if checkpoint is None:
-            raise InputError("--engine sam2 needs --checkpoint PATH (or random:CONFIG for tests)")
-        options["checkpoint"] = checkpoint
-        if config:
-            options["config"] = config
-    elif checkpoint or config:
-        raise InputError(f"--checkpoint/--config are for --engine sam2, not {engine!r}")
-    chosen = _number(channel) if channel is not None else None
+    options = engine_options(engine, checkpoint=checkpoint, config=config, extra=engine_option)
+    chosen = parse_number(channel) if channel is not None else None
     run_config = RunConfig(
         dataset=dataset,
         protocol=protocol,
@@ -113,12 +100,3 @@ def evaluate(
     )
     if summary.errors:
         sys.exit(1)
-
-
-def _number(text: str) -> object:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)

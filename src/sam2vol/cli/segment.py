@@ -25,37 +25,78 @@ def segment(
     prompts: Annotated[
         Path | None, typer.Option(help="Prompt log JSON to replay (from --log or the web app).")
     ] = None,
-    engine: Annotated[str, typer.Option(help=f"Engine: {', '.join(ENGINES)}.")] = "default",
+    engine: Annotated[
+        str | None,
+        typer.Option(help=f"Engine: {', '.join(ENGINES)} (default: the log's, else default)."),
+    ] = None,
     checkpoint: Annotated[str | None, typer.Option(help="SAM 2 checkpoint file.")] = None,
     config: Annotated[str | None, typer.Option(help="SAM 2 config name (else detected).")] = None,
     image_size: Annotated[
         int | None,
         typer.Option(help="SAM 2 input size (default: the checkpoint's, else 1024; MedSAM2 512)."),
     ] = None,
-    axis: Annotated[str, typer.Option(help="axial, coronal or sagittal.")] = "axial",
-    intensity: Annotated[str, typer.Option(help="Intensity preset (see docs).")] = "auto",
+    axis: Annotated[
+        str | None, typer.Option(help="axial, coronal or sagittal (default: log's, else axial).")
+    ] = None,
+    intensity: Annotated[
+        str | None, typer.Option(help="Intensity preset (default: the log's, else auto).")
+    ] = None,
     direction: Annotated[str, typer.Option(help="forward, backward or both.")] = "both",
     channel: Annotated[int | None, typer.Option(help="Channel of a 4D volume.")] = None,
     spacing: Annotated[str | None, typer.Option(help="Spacing 'x,y,z' mm for .npy.")] = None,
     log: Annotated[Path | None, typer.Option(help="Write the prompt log here (JSON).")] = None,
+    dicom_irregular: Annotated[
+        str,
+        typer.Option(help="DICOM series with a gap or unequal spacing: refuse or resample."),
+    ] = "refuse",
+    max_voxels: Annotated[
+        int | None, typer.Option(help="Refuse larger volumes (default: what memory holds).")
+    ] = None,
 ) -> None:
     """Segment one object from prompts on a slice and write the 3D mask."""
     import numpy as np
 
-    from sam2vol.cli.options import parse_ints, parse_point, parse_spacing
+    from sam2vol.cli.options import engine_options, parse_ints, parse_point, parse_spacing
     from sam2vol.cli.progress import consume
     from sam2vol.engines import create_engine
     from sam2vol.errors import InputError
-    from sam2vol.io import check_writable, read_label, read_volume, write_mask
+    from sam2vol.intensity import resolve_preset
+    from sam2vol.io import check_output, check_writable, read_label, read_volume, write_mask
     from sam2vol.prompts import Propagate
-    from sam2vol.session import Session, read_log
+    from sam2vol.session import LogSettings, Session, read_log, read_log_settings
     from sam2vol.slicing import SliceGeometry
 
     given = [x for x in (point, box, mask_on_slice, prompts) if x]
     if len(given) != 1:
         raise InputError("give one of --point (repeatable), --box, --mask-on-slice, --prompts")
-    check_writable(out)
-    image = read_volume(volume, channel=channel, spacing_mm=parse_spacing(spacing))
+    check_writable(out, inputs=[p for p in (volume, mask_on_slice, prompts) if p])
+    if log:
+        check_output(log, "--log", inputs=[p for p in (volume, mask_on_slice, prompts) if p])
+    settings = read_log_settings(prompts) if prompts else LogSettings()
+    image = read_volume(
+        volume,
+        channel=channel,
+        spacing_mm=parse_spacing(spacing),
+        max_voxels=max_voxels,
+        dicom_irregular=dicom_irregular,
+    )
+    # A log replays with the settings it was made with; a flag saying otherwise is an error.
+    for flag, value, logged in (
+        ("--axis", axis, settings.axis),
+        ("--engine", engine, settings.engine),
+    ):
+        if value is not None and logged is not None and value != logged:
+            raise InputError(f"{flag} {value} conflicts with {prompts}, made with {flag} {logged}")
+    axis = axis or settings.axis or "axial"
+    engine = engine or settings.engine or "default"
+    if intensity is not None and settings.intensity is not None:
+        chosen = resolve_preset(intensity, image.data).name
+        if chosen != settings.intensity:
+            raise InputError(
+                f"--intensity {intensity} conflicts with {prompts}, "
+                f"made with --intensity {settings.intensity}"
+            )
+    intensity = intensity or settings.intensity or "auto"
     geometry = SliceGeometry.for_volume(image, axis)  # type: ignore[arg-type]
     # Parse and check every prompt before the (possibly slow) engine starts.
     clicks = [parse_point(text) for text in point or []]
@@ -64,16 +105,25 @@ def segment(
     corners = parse_ints(box, 6, "--box") if box else None
     events = read_log(prompts) if prompts else None
     prompt_mask = read_label(mask_on_slice, like=image).data > 0 if mask_on_slice else None
-    options = {}
-    if engine == "sam2":
-        if checkpoint is None:
-            raise InputError("--engine sam2 needs --checkpoint PATH")
-        options = {"checkpoint": checkpoint, "config": config, "image_size": image_size}
-    elif checkpoint or config or image_size:
-        raise InputError(
-            f"--checkpoint/--config/--image-size are for --engine sam2, not {engine!r}"
-        )
-    session = Session(image, create_engine(engine, **options), axis=axis, intensity=intensity)
+    logged_options = settings.engine_options or {}
+    if engine == "sam2" and checkpoint is None and logged_options.get("checkpoint"):
+        checkpoint = str(logged_options["checkpoint"])
+        config = config or logged_options.get("config")
+        image_size = image_size or logged_options.get("image_size")
+    options = engine_options(engine, checkpoint=checkpoint, config=config, image_size=image_size)
+    for key, value in options.items():
+        if key in logged_options and logged_options[key] != value:
+            flag = "--" + key.replace("_", "-")
+            raise InputError(
+                f"{flag} {value} conflicts with {prompts}, made with {flag} {logged_options[key]}"
+            )
+    session = Session(
+        image,
+        create_engine(engine, **options),
+        axis=axis,  # type: ignore[arg-type]
+        intensity=intensity,
+        engine_options=options,
+    )
     for voxel, positive in clicks:
         session.add_point(voxel, positive=positive)
     if corners:

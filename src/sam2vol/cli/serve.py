@@ -51,6 +51,7 @@ def serve(
     import logging
     import os
 
+    from sam2vol.cli.options import engine_options
     from sam2vol.errors import InputError
     from sam2vol.web.auth import MIN_TOKEN_CHARS, TOKEN_ENV, new_token
     from sam2vol.web.config import ServerConfig, default_state_dir
@@ -61,13 +62,7 @@ def serve(
         from sam2vol.web.app import create_app
     except ImportError as exc:
         raise InputError(f"serve needs the web extra: pip install 'sam2vol[web]' ({exc})") from exc
-    options = {}
-    if engine == "sam2":
-        if checkpoint is None:
-            raise InputError("--engine sam2 needs --checkpoint PATH")
-        options = {"checkpoint": checkpoint, "config": config}
-    elif checkpoint or config:
-        raise InputError(f"--checkpoint/--config are for --engine sam2, not {engine!r}")
+    options = engine_options(engine, checkpoint=checkpoint, config=config)
     if data_dir is not None and not data_dir.is_dir():
         raise InputError(f"--data-dir {data_dir}: not a folder")
     if not 0 < max_upload_mb <= 1024 * 64:

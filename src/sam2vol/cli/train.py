@@ -78,8 +78,10 @@ def train(
         from sam2vol.finetune.config import TrainConfig
         from sam2vol.finetune.trainer import Trainer
     except ImportError as exc:
+        from sam2vol.engines.registry import SAM2_INSTALL
+
         raise InputError(
-            f"sam2vol train needs extra dependencies: pip install 'sam2vol[sam2,train]' ({exc})"
+            f"sam2vol train cannot load ({exc}): {SAM2_INSTALL}; pip install 'sam2vol[train]'"
         ) from exc
     chosen_channel: int | str | None = channel
     if channel is not None and channel.isdigit():

@@ -12,6 +12,16 @@ ENGINES: dict[str, str] = {
     "default": "sam2vol.engines.default:DefaultEngine",
     "sam2": "sam2vol.engines.sam2:Sam2Engine",
 }
+# How to install what an engine imports. SAM 2 is not installed by any extra: its registry
+# package must go in after torch, without its declared dependencies (see README).
+SAM2_INSTALL = (
+    "make install-sam2 (or: pip install torch==2.13.0 -r requirements/sam2.txt, then "
+    "SAM2_BUILD_CUDA=0 pip install --no-build-isolation --no-deps sam2==1.1.0)"
+)
+INSTALL_HINTS: dict[str, str] = {
+    "default": "reinstall sam2vol (pip install sam2vol): the core install holds all it needs",
+    "sam2": SAM2_INSTALL,
+}
 
 
 def create_engine(name: str = "default", **options: Any) -> Engine:
@@ -22,8 +32,5 @@ def create_engine(name: str = "default", **options: Any) -> Engine:
     try:
         module = import_module(module_name)
     except ImportError as exc:
-        extra = name if name != "default" else "core"
-        raise InputError(
-            f"engine {name!r} needs extra dependencies: pip install 'sam2vol[{extra}]' ({exc})"
-        ) from exc
+        raise InputError(f"engine {name!r} cannot load ({exc}): {INSTALL_HINTS[name]}") from exc
     return getattr(module, cls_name)(**options)

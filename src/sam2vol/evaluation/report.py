@@ -247,5 +247,5 @@ def make_report(
     for figure in figures:
         text += [f"![{figure.stem}]({figure.name})", ""]
     md_path = out / "report.md"
-    md_path.write_text("\n".join(text))
+    md_path.write_text("\n".join(text), encoding="utf-8")
     return Report(rows, md_path, csv_path, figures)

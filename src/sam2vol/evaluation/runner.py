@@ -84,8 +84,14 @@ def plan(
 
 
 def _check_config(out: Path, config: RunConfig, resume: bool) -> None:
+    """Refuse a run that cannot go in ``out``; writes nothing."""
     path = out / CONFIG_NAME
     results = out / RESULTS_NAME
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: is a file; give a folder")
+    parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: folder {parent} is not writable")
     if path.exists():
         try:
             stored = RunConfig.from_json_dict(json.loads(path.read_text()))
@@ -102,10 +108,44 @@ def _check_config(out: Path, config: RunConfig, resume: bool) -> None:
             raise InputError(f"--resume {out}: the run was started differently; " + "; ".join(diff))
     elif results.exists() and results.stat().st_size:
         raise InputError(f"{results}: results without {CONFIG_NAME}; use another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{CONFIG_NAME}.tmp"
-    tmp.write_text(json.dumps(config.to_json_dict(), indent=1))
-    os.replace(tmp, path)
+
+
+def _write_config(out: Path, config: RunConfig) -> None:
+    """Create ``out`` and write ``run.json`` (once the dataset has opened)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / f".{CONFIG_NAME}.tmp"
+        tmp.write_text(json.dumps(config.to_json_dict(), indent=1))
+        os.replace(tmp, out / CONFIG_NAME)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write {CONFIG_NAME} ({exc.strerror})") from exc
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this process when its parent dies, even by SIGKILL.
+
+    Linux: the kernel's parent-death signal (prctl); elsewhere a thread that
+    watches the parent process id.
+    """
+    import signal
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the line above
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
 
 
 # Each backend yields (records, whether the case is done).
@@ -125,7 +165,12 @@ def _pool(tasks: list[CaseTask], workers: int, started) -> Batches:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         futures = {pool.submit(run_case, task): task for task in tasks}
         try:
             for future in as_completed(futures):
@@ -197,7 +242,9 @@ def run_evaluation(
     out = Path(out)
     _check_config(out, config, resume)
     results = ResultsFile(out / RESULTS_NAME)
-    tasks, finished = plan(config, results.repair(), limit)
+    records = results.repair() if (out / RESULTS_NAME).exists() else []
+    tasks, finished = plan(config, records, limit)  # opens the dataset: a typo stops here
+    _write_config(out, config)
     if echo and finished:
         echo(f"resuming: {finished} case(s) already done, {len(tasks)} to run")
     kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)

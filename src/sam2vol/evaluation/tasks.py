@@ -101,6 +101,10 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+# Object name of the line recorded for a case whose label map holds no object.
+NO_OBJECT = "(no object)"
+
+
 def iter_case(task: CaseTask) -> Iterator[dict[str, Any]]:
     """Run the protocol on each object of a case not yet done, yielding one record each."""
     from sam2vol.datasets import open_dataset
@@ -123,6 +127,16 @@ def iter_case(task: CaseTask) -> Iterator[dict[str, Any]]:
         yield {"key": f"{task.case_id}/*", **base, "status": "error", "error": _error(exc)}
         return
     load_s = round(time.perf_counter() - start, 4)
+    if not case.objects:  # an empty label map: one line, so a resume does not run it again
+        yield {
+            "key": f"{task.case_id}/{NO_OBJECT}",
+            **base,
+            "object": NO_OBJECT,
+            "case_objects": 1,
+            "status": "skipped",
+            "reason": "the label map is empty: no object to evaluate",
+        }
+        return
     for obj in case.objects:
         if obj.name in task.done:
             continue

@@ -12,25 +12,10 @@ CLIP_LENGTHS = (3, 6, 12)  # the paper's choices; others are allowed (>= 2)
 
 # Settings that must not change when a run resumes (the rest may, e.g. epochs).
 # The checkpoint path may change (the same weights moved), its config may not.
-FIXED_ON_RESUME = (
-    "dataset",
-    "config",
-    "image_size",
-    "clip_length",
-    "clips_per_case",
-    "batch_size",
-    "srpp",
-    "bd",
-    "train_memory_encoder",
-    "seed",
-    "val_fraction",
-    "val_clips_per_case",
-    "reverse_prob",
-    "axis",
-    "intensity",
-    "channel",
-    "merge",
-)
+# Settings a resumed run may change; every other one must equal the saved run's (a rate, a
+# weight or a radius changed half-way would be ignored or mixed, and last.pt would record
+# values that were never used).
+CHANGEABLE_ON_RESUME = ("out", "epochs", "device", "feature_cache_gb")
 
 
 @dataclass
@@ -160,7 +145,8 @@ class TrainConfig:
     def resume_conflicts(self, saved: TrainConfig) -> list[str]:
         """Settings that differ from the run being resumed (and must not)."""
         return [
-            f"--{name.replace('_', '-')} {getattr(saved, name)!r} -> {getattr(self, name)!r}"
-            for name in FIXED_ON_RESUME
-            if getattr(saved, name) != getattr(self, name)
+            f"--{f.name.replace('_', '-')} {getattr(saved, f.name)!r} -> {getattr(self, f.name)!r}"
+            for f in fields(self)
+            if f.name not in CHANGEABLE_ON_RESUME
+            and getattr(saved, f.name) != getattr(self, f.name)
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,31 @@ NUMPY_SUFFIXES = (".npy", ".npz")
 SUPPORTED = "NIfTI (.nii, .nii.gz), NRRD, MHA/MHD, a DICOM series folder, .npy/.npz"
 
 
+def default_max_voxels() -> int:
+    """Largest volume read by default: what this machine's memory holds with room to work.
+
+    A volume is held a few times over while it is prepared (the file's type, float32,
+    a slice stack, masks), so the limit is the physical memory over 32 bytes a voxel.
+    """
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        memory = 8 * 2**30
+    return max(1, int(memory) // 32)
+
+
+def check_size(path: Path, shape, max_voxels: int | None) -> None:
+    """Refuse a volume whose declared size exceeds ``max_voxels``, before reading it."""
+    limit = default_max_voxels() if max_voxels is None else max_voxels
+    n = int(np.prod([int(x) for x in shape], dtype=np.float64))
+    if n > limit:
+        dims = "x".join(str(int(x)) for x in shape)
+        raise InputError(
+            f"{path}: declares {dims} = {n:,} voxels, over the limit of {limit:,} "
+            "(raise it with --max-voxels)"
+        )
+
+
 def _suffix(path: Path) -> str:
     name = path.name.lower()
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
@@ -26,6 +52,8 @@ def read_volume(
     *,
     channel: int | None = None,
     spacing_mm: tuple[float, float, float] | None = None,
+    max_voxels: int | None = None,
+    dicom_irregular: str = "refuse",
 ) -> Volume:
     """Read a 3D volume with its geometry.
 
@@ -36,6 +64,11 @@ def read_volume(
             channel to take. Required when the file is 4D.
         spacing_mm: Voxel size for .npy/.npz files, which carry no geometry
             (an .npz may hold it under the key ``spacing``).
+        max_voxels: Refuse files declaring more voxels (all channels counted)
+            before reading their data; default :func:`default_max_voxels`.
+        dicom_irregular: A DICOM series with a missing slice or unequal spacing is
+            refused (``"refuse"``) or resampled onto its median spacing
+            (``"resample"``); duplicates, tilt and truncated files are always refused.
 
     Returns:
         The volume; its ``data`` is float or integer, never NaN or inf.
@@ -55,13 +88,13 @@ def read_volume(
     suffix = _suffix(path)
     try:
         if path.is_dir():
-            data, affine = _read_dicom_series(path)
+            data, affine = _read_dicom_series(path, max_voxels, dicom_irregular)
         elif suffix in NIFTI_SUFFIXES:
-            data, affine = _read_nifti(path)
+            data, affine = _read_nifti(path, max_voxels)
         elif suffix in SITK_SUFFIXES:
-            data, affine = _read_sitk(path)
+            data, affine = _read_sitk(path, max_voxels)
         elif suffix in NUMPY_SUFFIXES:
-            data, affine = _read_numpy(path, spacing_mm)
+            data, affine = _read_numpy(path, spacing_mm, max_voxels)
         else:
             raise InputError(f"{path}: unsupported file type {suffix!r}; expected {SUPPORTED}")
     except InputError:
@@ -121,27 +154,36 @@ def _pick_channel(path: Path, data: np.ndarray, channel: int | None) -> np.ndarr
     return data
 
 
-def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_nifti(path: Path, max_voxels: int | None) -> tuple[np.ndarray, np.ndarray]:
     import nibabel as nib
 
     image = nib.load(str(path))
+    check_size(path, image.shape, max_voxels)
     data = np.asanyarray(image.dataobj)
     if data.ndim == 5 and data.shape[3] == 1:  # NIfTI vector images: (x, y, z, 1, c)
         data = data[:, :, :, 0, :]
     return data, np.asarray(image.affine, dtype=np.float64)
 
 
-def _read_sitk(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_sitk(path: Path, max_voxels: int | None) -> tuple[np.ndarray, np.ndarray]:
     import SimpleITK as sitk
 
+    info = sitk.ImageFileReader()
+    info.SetFileName(str(path))
+    info.ReadImageInformation()
+    check_size(path, (*info.GetSize(), info.GetNumberOfComponents()), max_voxels)
     image = sitk.ReadImage(str(path))
     if image.GetDimension() != 3:
         raise InputError(f"{path}: expected a 3D volume, got {image.GetDimension()}D")
     return array_from_sitk(image), affine_from_sitk(image)
 
 
-def _read_dicom_series(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_dicom_series(
+    folder: Path, max_voxels: int | None, irregular: str = "refuse"
+) -> tuple[np.ndarray, np.ndarray]:
     import SimpleITK as sitk
+
+    from sam2vol.io.dicom import check_series, resample_slices
 
     reader = sitk.ImageSeriesReader()
     series = reader.GetGDCMSeriesIDs(str(folder))
@@ -152,23 +194,49 @@ def _read_dicom_series(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     files = reader.GetGDCMSeriesFileNames(str(folder), series[0])
     if len(files) < 2:
         raise InputError(f"{folder}: a DICOM series needs at least 2 slices, found {len(files)}")
-    reader.SetFileNames(files)
-    image = reader.Execute()
-    return array_from_sitk(image), affine_from_sitk(image)
+    first = sitk.ImageFileReader()
+    first.SetFileName(files[0])
+    first.ReadImageInformation()
+    width, height = first.GetSize()[:2]
+    check_size(folder, (width, height, len(files)), max_voxels)
+    layout = check_series(folder, list(files), irregular)  # type: ignore[arg-type]
+    reader.SetFileNames(layout.files)
+    try:
+        image = reader.Execute()
+    except RuntimeError as exc:
+        reason = "cannot read the series' pixel data (a truncated file?)"
+        raise InputError(f"{folder}: {reason}") from exc
+    data, affine = array_from_sitk(image), affine_from_sitk(image)
+    if not layout.regular:  # asked for: resample onto the median spacing
+        stack = resample_slices(np.moveaxis(data, 2, 0), layout.positions_mm, layout.spacing_mm)
+        data = np.ascontiguousarray(np.moveaxis(stack, 0, 2))
+        affine = affine.copy()
+        affine[:3, 2] *= layout.spacing_mm / np.linalg.norm(affine[:3, 2])
+    return data, affine
 
 
-def _read_numpy(path: Path, spacing_mm) -> tuple[np.ndarray, np.ndarray]:
-    loaded = np.load(path, allow_pickle=False)
+def _read_numpy(path: Path, spacing_mm, max_voxels: int | None) -> tuple[np.ndarray, np.ndarray]:
+    loaded = np.load(path, allow_pickle=False, mmap_mode="r")
     if isinstance(loaded, np.lib.npyio.NpzFile):
         keys = list(loaded.keys())
         key = next((k for k in ("image", "data", "label", "arr_0") if k in keys), None)
         if key is None:
             raise InputError(f"{path}: .npz needs an array named 'image' or 'data', found {keys}")
+        with loaded.zip.open(f"{key}.npy") as member:
+            major, _ = np.lib.format.read_magic(member)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if major == 1
+                else np.lib.format.read_array_header_2_0
+            )
+            shape = read_header(member)[0]
+        check_size(path, shape, max_voxels)
         data = loaded[key]
         if spacing_mm is None and "spacing" in keys:
             spacing_mm = tuple(float(s) for s in loaded["spacing"])
     else:
-        data = loaded
+        check_size(path, loaded.shape, max_voxels)
+        data = np.array(loaded)
     if spacing_mm is None:
         raise InputError(f"{path}: .npy/.npz files carry no geometry; give the spacing in mm")
     spacing = np.asarray(spacing_mm, dtype=np.float64)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import types
 import typing
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sam2vol.errors import InputError
-from sam2vol.protocols.base import Protocol
 from sam2vol.protocols.dong2024 import Dong2024
 from sam2vol.protocols.he2024 import He2024
 from sam2vol.protocols.ma2024 import Ma2024
 from sam2vol.protocols.shen2024 import Shen2024Clicks, Shen2024Mask
+
+if TYPE_CHECKING:  # annotations only: base imports this module (Protocol.spec)
+    from sam2vol.protocols.base import Protocol
 
 # name -> (class, preset options)
 PROTOCOLS: dict[str, tuple[type[Protocol], dict[str, Any]]] = {

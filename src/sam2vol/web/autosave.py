@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,16 +24,14 @@ import numpy as np
 
 from sam2vol.errors import InputError
 from sam2vol.session import Session, read_log
+from sam2vol.session_state import read_snapshot, set_redo, write_snapshot
 from sam2vol.web.jobs import Job
 
 MASKS_FORMAT = "sam2vol-web-masks/1"
 SAVE_DELAY_S = 0.3
 REDO_FILE = "redo.json"
-SNAPSHOT_FILE = "snapshot.pkl"
-SNAPSHOT_FORMAT = "sam2vol-web-snapshot/1"
+SNAPSHOT_FILE = "snapshot.npz"  # see sam2vol.session_state (arrays + JSON, no pickle)
 SNAPSHOT_EVERY = 5  # events between snapshots (a propagation always gets one)
-# The session's own state, everything but the engine and the volume.
-SESSION_STATE = ("objects", "_prompts", "_masks", "_done", "_undone")
 log = logging.getLogger("sam2vol.web")
 
 
@@ -97,36 +94,22 @@ def snapshot_due(ws, n_events: int) -> bool:
 
 
 def save_snapshot(ws) -> bool:
-    """Write the session's whole state (``snapshot.pkl``, atomically); False if not possible."""
+    """Write the session's whole state (``snapshot.npz``, atomically); False if not possible."""
     with ws.locked(timeout=60):
         session = ws.session
         if session is None or ws.deleted or ws.busy:
             return False
-        if not all(hasattr(session, name) for name in SESSION_STATE):
-            return False  # a Session without these fields: recovery replays the log
-        n_events = len(session.events)
-        record = {
-            "format": SNAPSHOT_FORMAT,
-            "n_events": n_events,
-            "shape": list(session.volume.shape),
-            "axis": session.geometry.axis,
-            "engine": session.engine.name,
-            "state": {name: getattr(session, name) for name in SESSION_STATE},
-        }
-        data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
-    path = ws.folder / SNAPSHOT_FILE
-    tmp = path.with_name(f".{SNAPSHOT_FILE}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    ws.snapshot_events = n_events
+        snapshot = session.export_state()  # masks copied (bit-packed) under the lock
+    write_snapshot(ws.folder / SNAPSHOT_FILE, snapshot)
+    ws.snapshot_events = snapshot.n_events
     return True
 
 
 def _from_snapshot(ws, session: Session, events: list) -> int:
     """Put a snapshot's state into a fresh session if it matches the log; events it covers.
 
-    The snapshot is the server's own file in its private state folder; it is
-    used only when the events it holds equal the first events of the log.
+    The snapshot is used only when the events it holds equal the first events
+    of the log (and it is of the same volume, axis and engine).
     """
     from sam2vol.prompts import event_to_dict
 
@@ -134,25 +117,15 @@ def _from_snapshot(ws, session: Session, events: list) -> int:
     if not path.exists():
         return 0
     try:
-        record = pickle.loads(path.read_bytes())
-        n = int(record["n_events"])
-        ok = (
-            record.get("format") == SNAPSHOT_FORMAT
-            and record["shape"] == list(session.volume.shape)
-            and record["axis"] == session.geometry.axis
-            and record["engine"] == session.engine.name
-            and 0 < n <= len(events)
-        )
-        state = record["state"]
-        held = [step.event for step in state["_done"]]
-        same = [event_to_dict(e) for e in held] == [event_to_dict(e) for e in events[:n]]
-    except Exception as exc:
+        snapshot = read_snapshot(path)
+        n = snapshot.n_events
+        held = [event_to_dict(e) for e in snapshot.events]
+        if not (0 < n <= len(events)) or held != [event_to_dict(e) for e in events[:n]]:
+            return 0
+        session.restore_state(snapshot)
+    except InputError as exc:
         log.warning("ignoring snapshot %s: %s", path, exc)
         return 0
-    if not (ok and same):
-        return 0
-    for name in SESSION_STATE:
-        setattr(session, name, state[name])
     return n
 
 
@@ -183,11 +156,12 @@ def save_redo(ws) -> None:
     from sam2vol.prompts import event_to_dict
 
     path = ws.folder / REDO_FILE
-    if not ws.redo_events:
+    redo = ws.session.redo_events if ws.session is not None else []
+    if not redo:
         path.unlink(missing_ok=True)
         return
     tmp = path.with_name(f".{REDO_FILE}.tmp")
-    tmp.write_text(json.dumps([event_to_dict(e) for e in ws.redo_events]))
+    tmp.write_text(json.dumps([event_to_dict(e) for e in redo]))
     os.replace(tmp, path)
 
 
@@ -340,8 +314,7 @@ def recover(ws, session_factory, job: Job) -> tuple[Session, str]:
         session, how = _from_masks(ws, session_factory, "no prompt log")
     redo = load_redo(ws.folder) if session.events or not ws.log_path.exists() else []
     if redo:
-        session._undone = list(redo)  # the session's redo stack, as before the restart
-        ws.redo_events = list(redo)
+        set_redo(session, redo)  # the session's redo list, as before the restart
     session.autosave = ws.log_path
     session.save_log(ws.log_path)
     return session, how

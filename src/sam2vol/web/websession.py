@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from sam2vol.errors import InputError
-from sam2vol.prompts import Direction, Event, Propagate
+from sam2vol.prompts import Direction, Propagate
 from sam2vol.session import Session
 from sam2vol.web.display import WINDOWS, Display
 from sam2vol.web.errors import Busy, NotFound
@@ -83,8 +83,6 @@ class WebSession:
         notice: A message for the page (e.g. how the session was recovered).
         revision: Grows with every change of the masks.
         saved_revision: Revision of the last mask autosave.
-        redo_events: Events undo has taken back, latest last (mirrors the
-            session's redo list, to know when a redo is a long propagation).
         on_change: Called after every change (the store's autosave hook).
         last_used: When a request last asked for it (monotonic seconds).
         cost_bytes: Memory it is charged against the server's budget.
@@ -103,7 +101,6 @@ class WebSession:
     notice: str | None = None
     revision: int = 0
     saved_revision: int = 0
-    redo_events: list[Event] = field(default_factory=list)
     on_change: Callable[[WebSession], None] | None = None
     last_used: float = field(default_factory=time.monotonic)
     cost_bytes: int = 0
@@ -152,12 +149,10 @@ class WebSession:
             raise Busy(f"{self.job.kind} is running; wait for it or press Stop")
         return session
 
-    def _changed(self, *, keep_redo: bool = False) -> None:
+    def _changed(self) -> None:
         from sam2vol.web.autosave import save_redo
 
-        self.revision += 1
-        if not keep_redo:
-            self.redo_events.clear()
+        self.revision += 1  # (the session keeps its own redo list; it is saved for restarts)
         if not self.deleted:
             save_redo(self)
         if self.on_change is not None:
@@ -264,20 +259,19 @@ class WebSession:
             event = session.undo()
             if event is None:
                 return False
-            self.redo_events.append(event)
-            self._changed(keep_redo=True)
+            self._changed()
             return True
 
     def redo(self) -> bool:
         """Redo the last undone change; a propagation is redone as a job. False if none."""
         with self.locked():
             session = self._mutable()
-            if not self.redo_events:
+            if not session.can_redo:
                 return False
-            event = self.redo_events.pop()
+            event = session.redo_events[-1]
             if not isinstance(event, Propagate):
                 session.redo()
-                self._changed(keep_redo=True)
+                self._changed()
                 return True
             job = Job("redo", message="redoing the propagation")
             self.job = job
@@ -287,7 +281,7 @@ class WebSession:
                 try:
                     session.redo()
                 finally:
-                    self._changed(keep_redo=True)
+                    self._changed()
             return "propagation redone"
 
         run_job(job, work, f"redo-{self.sid[:6]}")
@@ -312,11 +306,10 @@ class WebSession:
         with self.locked():
             n_before = len(session.events)
             steps = session.propagate(direction=direction)
-        started = finished = False
+        finished = False
         try:
             while not job.cancel_requested:
                 with self.locked():
-                    started = True  # the session has begun the step (and dropped its redo list)
                     try:
                         result = next(steps)
                     except StopIteration:
@@ -327,14 +320,11 @@ class WebSession:
                 job.advance(result.slice_index, covered)
         finally:
             with self.locked():
-                if started:
-                    self.redo_events.clear()
                 if not finished:  # stopped or failed: take the partial propagation back
-                    steps.close()
+                    steps.close()  # the session logs a stopped run (with the slices reached)
                     if len(session.events) > n_before:
-                        self.redo_events.append(session.events[-1])
-                        session.undo()
-                self._changed(keep_redo=True)
+                        session.undo()  # ... and undo puts it on the session's redo list
+                self._changed()
         if not finished:
             job.finish("cancelled", "stopped: the propagation was taken back")
         return f"propagated through {job.n_reached} slices"
@@ -387,23 +377,19 @@ class WebSession:
             marks: list[PromptMarks] = []
             status = "ready" if session is not None else "failed" if self.error else "loading"
             if session is not None:
-                voxel_ml = session.volume.voxel_volume_ml
                 for oid, obj in session.objects.items():
-                    stack = session.mask_stack(oid)
-                    # any() is fast on big stacks; count only the slices that hold the mask
-                    covered = np.flatnonzero(stack.any(axis=(1, 2)))
-                    voxels = int(np.count_nonzero(stack[covered])) if covered.size else 0
+                    info = session.summary(oid)
                     prompts = session.prompts(oid)
                     objects.append(
                         ObjectState(
                             oid,
                             obj.name,
                             color_hex(obj.color),
-                            voxels,
-                            round(voxels * voxel_ml, 4),
-                            int(covered[0]) if covered.size else None,
-                            int(covered[-1]) if covered.size else None,
-                            tuple(int(s) for s in covered),
+                            info.voxels,
+                            round(info.volume_ml, 4),
+                            info.first_slice,
+                            info.last_slice,
+                            info.slices,
                             tuple(sorted(prompts)),
                         )
                     )
@@ -434,7 +420,7 @@ class WebSession:
                 objects=tuple(objects),
                 prompts=tuple(marks),
                 can_undo=bool(session is not None and session.events),
-                can_redo=bool(self.redo_events),
+                can_redo=bool(session is not None and session.can_redo),
                 n_events=len(session.events) if session is not None else 0,
                 revision=self.revision,
                 job=job.snapshot() if job is not None else None,
