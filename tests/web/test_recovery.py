@@ -228,3 +228,26 @@ def test_a_snapshot_restored_session_goes_on_like_the_original(make_client, tmp_
         np.testing.assert_array_equal(
             store_a.get(sid).session.mask_stack(oid), store_b.get(sid).session.mask_stack(oid)
         )
+
+
+def test_a_damaged_snapshot_is_ignored_and_the_log_replayed(make_client, tmp_path):
+    """The snapshot is a pickle-free .npz; a damaged one costs time, never the session."""
+    before = make_client()
+    sid = open_ready(before)["sid"]
+    history(before, sid, 2)
+    expected = labels(before, sid, tmp_path, "before.nii.gz")
+    then = before.get(f"/api/sessions/{sid}").json()
+    store = before.app.state.store
+    assert store.saver.flush()
+    folder = store.sessions_dir / sid
+    snapshot = folder / "snapshot.npz"
+    assert not list(folder.glob("*.pkl"))
+    with np.load(snapshot, allow_pickle=False) as saved:  # loads without pickle
+        assert "record" in saved.files
+    snapshot.write_bytes(snapshot.read_bytes()[:100])
+
+    after = make_client()
+    state = recovered(after, sid)
+    assert state["notice"] == f"restored by replaying {then['n_events']} saved changes"
+    assert {k: state[k] for k in SHOWN} == {k: then[k] for k in SHOWN}
+    np.testing.assert_array_equal(labels(after, sid, tmp_path, "after.nii.gz"), expected)

@@ -122,8 +122,8 @@ def _from_snapshot(ws, session: Session, events: list) -> int:
         held = [event_to_dict(e) for e in snapshot.events]
         if not (0 < n <= len(events)) or held != [event_to_dict(e) for e in events[:n]]:
             return 0
-        session.restore_state(snapshot)
-    except InputError as exc:
+        session.restore_state(snapshot)  # all or nothing: a failure leaves the session fresh
+    except Exception as exc:  # a damaged snapshot only costs the replay of the log
         log.warning("ignoring snapshot %s: %s", path, exc)
         return 0
     return n
