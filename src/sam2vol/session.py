@@ -289,6 +289,19 @@ class Session:
         """Events :meth:`redo` would bring back, the next one last."""
         return list(self._undone)
 
+    # ----- whole state (see sam2vol.session_state) --------------------------------------------
+    def export_state(self):
+        """Objects, prompts, masks, undo and redo as plain data (a ``SessionSnapshot``)."""
+        from sam2vol.session_state import export_state
+
+        return export_state(self)
+
+    def restore_state(self, snapshot) -> None:
+        """Take the state of :meth:`export_state` (of this volume, axis and engine)."""
+        from sam2vol.session_state import restore_state
+
+        restore_state(self, snapshot)
+
     # ----- state -----------------------------------------------------------------------------
     @property
     def events(self) -> list[Event]:

@@ -113,3 +113,19 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "load: the full-size load test of the web server (run with -m load)"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """The ``load`` test runs only when asked for (``-m load``): minutes of 2 shared cores."""
+    if "load" in (config.getoption("markexpr") or ""):
+        return
+    chosen = [item for item in items if item.get_closest_marker("load") is None]
+    if len(chosen) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in chosen])
+        items[:] = chosen

@@ -270,3 +270,44 @@ def test_bad_upload_shows_a_message_and_keeps_the_session(chromium, server, tmp_
     assert page.state()["sid"] == sid and page.page.evaluate("location.hash") == f"#session={sid}"
     page.wait_ready()
     context.close()
+
+
+def test_remote_mode_page_with_token_and_the_sessions_list(chromium, tmp_path):
+    token = "browser-test-token-0123456789"
+    remote = serve_in_background(ServerConfig(state_dir=tmp_path / "state", token=token))
+    try:
+        context = chromium.new_context(viewport=VIEWPORT)
+        bare = context.new_page()
+        assert bare.goto(remote.url).status == 401
+        page = Page(context.new_page(), remote.url + f"?token={token}")
+        assert "token" not in page.page.url  # taken out of the address bar
+        page.page.select_option("#sample-select", "lung2")
+        page.page.click("#open-sample")
+        page.wait_ready()
+        sid = page.state()["sid"]
+        image = read_volume(sample_path("lung2"))
+        label = read_label(sample_path("lung2", "label"), like=image).data > 0
+        g = SliceGeometry.for_volume(image, "axial")
+        truth = g.to_stack(label)
+        s = int(np.argmax(truth.sum(axis=(1, 2))))
+        page.goto_slice(s)  # slice images load (the cookie carries the token)
+        page.click(*deepest_pixel(truth[s], spacing_mm=g.pixel_spacing_mm))
+        assert page.propagate()["state"] == "done"  # its event stream carries the token
+        assert len(page.state()["objects"][0]["covered"]) > 5
+
+        # the page's own calls carry the token too, without the cookie
+        context.clear_cookies()
+        version = page.js(
+            "async () => (await (await import('./static/api.js')).api.get('info')).version"
+        )
+        assert version
+        page.page.click("#sessions-panel summary")
+        page.page.wait_for_selector(f"#sessions-list li[data-sid='{sid}']")
+        assert "lung2" in page.page.inner_text("#sessions-list")
+        page.page.once("dialog", lambda dialog: dialog.accept())
+        page.page.click(f"#sessions-list li[data-sid='{sid}'] button:text('Delete')")
+        page.page.wait_for_selector(f"#sessions-list li[data-sid='{sid}']", state="detached")
+        assert not (tmp_path / "state" / "sessions" / sid).exists()
+        assert page.errors == [] or all("401" not in e for e in page.errors), page.errors
+    finally:
+        remote.stop()

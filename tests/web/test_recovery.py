@@ -43,7 +43,9 @@ def test_restart_replays_the_prompt_log(make_client, tmp_path):
     after = make_client()
     state = recovered(after, sid)
     assert {k: state[k] for k in SHOWN} == {k: then[k] for k in SHOWN}
-    assert "replaying 5 saved changes" in state["notice"]
+    notice = state["notice"]  # the whole log, or a snapshot and the changes after it
+    assert notice.startswith("restored by replaying"), notice
+    assert "replaying 5 saved changes" in notice or notice.endswith("(of 5)"), notice
     np.testing.assert_array_equal(labels(after, sid, tmp_path, "after.nii.gz"), expected)
     # and it goes on: undo history came back too
     undone = after.post(f"/api/sessions/{sid}/undo", json={}).json()["state"]
@@ -127,4 +129,125 @@ def test_default_engine_session_recovers_exactly(tmp_path, make_client):
     after = make_client(engine_factory=None)
     state = recovered(after, sid)
     assert state["n_events"] == 4
+    np.testing.assert_array_equal(labels(after, sid, tmp_path, "after.nii.gz"), expected)
+
+
+def test_redo_survives_a_restart(make_client, tmp_path):
+    before = make_client()
+    sid = open_ready(before)["sid"]
+    s, row, col = BALL
+    click(before, sid, s, row, col)
+    click(before, sid, s + 1, row, col)
+    full = labels(before, sid, tmp_path, "full.nii.gz")
+    before.post(f"/api/sessions/{sid}/undo", json={})
+    undone = before.get(f"/api/sessions/{sid}").json()
+    assert undone["can_redo"]
+
+    after = make_client()
+    state = recovered(after, sid)
+    assert state["can_redo"] and state["n_events"] == undone["n_events"]
+    redone = after.post(f"/api/sessions/{sid}/redo", json={})
+    assert redone.status_code == 200, redone.text
+    np.testing.assert_array_equal(labels(after, sid, tmp_path, "redone.nii.gz"), full)
+    assert not redone.json()["state"]["can_redo"]
+
+
+def counting_engine(counts: dict):
+    """The threshold engine, counting the propagations it runs (across instances)."""
+    from tests.helpers import ThresholdEngine
+
+    def make():
+        engine = ThresholdEngine()
+        original = engine.propagate
+
+        def propagate(*args, **kwargs):
+            counts["propagations"] = counts.get("propagations", 0) + 1
+            yield from original(*args, **kwargs)
+
+        engine.propagate = propagate
+        return engine
+
+    return make
+
+
+def history(client, sid, n_propagations: int) -> None:
+    s, row, col = BALL
+    for k in range(n_propagations):
+        click(client, sid, s + k % 3 - 1, row, col, positive=k % 4 != 3)
+        assert client.post(f"/api/sessions/{sid}/propagate", json={}).status_code == 200
+        assert wait_job(client, sid)["state"] == "done"
+
+
+def test_recovery_work_is_flat_in_history(make_client, tmp_path):
+    """After 1 or 20 propagations a restart replays at most a few events and no propagation."""
+    work = {}
+    for n in (1, 20):
+        counts: dict = {}
+        state_dir = tmp_path / f"state{n}"
+        before = make_client(state_dir=state_dir, engine_factory=counting_engine(counts))
+        sid = open_ready(before)["sid"]
+        history(before, sid, n)
+        expected = labels(before, sid, tmp_path, f"before{n}.nii.gz")
+        then = before.get(f"/api/sessions/{sid}").json()
+        before.app.state.store.saver.flush()
+        ran = counts["propagations"]
+        assert ran == n
+
+        after = make_client(state_dir=state_dir, engine_factory=counting_engine(counts))
+        state = recovered(after, sid)
+        work[n] = (counts["propagations"] - ran, state["job"]["total"])
+        assert "after a snapshot" in state["notice"], state["notice"]
+        assert {k: state[k] for k in SHOWN} == {k: then[k] for k in SHOWN}
+        np.testing.assert_array_equal(labels(after, sid, tmp_path, f"after{n}.nii.gz"), expected)
+        assert after.post(f"/api/sessions/{sid}/undo", json={}).status_code == 200
+    assert work[1] == work[20] == (0, 0), work  # nothing re-run, whatever the history
+
+
+def test_a_snapshot_restored_session_goes_on_like_the_original(make_client, tmp_path):
+    """Reference: the same session kept in memory (the default engine, which keeps state)."""
+    from tests.web.conftest import BASE_URL, TestClient  # noqa: F401
+
+    original = make_client(engine_factory=None)
+    sid = open_ready(original)["sid"]
+    history(original, sid, 3)
+    original.app.state.store.saver.flush()
+    restarted = make_client(engine_factory=None)
+    assert "after a snapshot" in recovered(restarted, sid)["notice"]
+    for client in (original, restarted):
+        s, row, col = BALL
+        click(client, sid, s + 2, row, col + 1)
+        client.post(f"/api/sessions/{sid}/propagate", json={"direction": "forward"})
+        wait_job(client, sid)
+        client.post(f"/api/sessions/{sid}/undo", json={})
+        client.post(f"/api/sessions/{sid}/undo", json={})
+    a = original.get(f"/api/sessions/{sid}").json()
+    b = restarted.get(f"/api/sessions/{sid}").json()
+    assert {k: a[k] for k in SHOWN} == {k: b[k] for k in SHOWN}
+    store_a, store_b = original.app.state.store, restarted.app.state.store
+    for oid in store_a.get(sid).session.objects:
+        np.testing.assert_array_equal(
+            store_a.get(sid).session.mask_stack(oid), store_b.get(sid).session.mask_stack(oid)
+        )
+
+
+def test_a_damaged_snapshot_is_ignored_and_the_log_replayed(make_client, tmp_path):
+    """The snapshot is a pickle-free .npz; a damaged one costs time, never the session."""
+    before = make_client()
+    sid = open_ready(before)["sid"]
+    history(before, sid, 2)
+    expected = labels(before, sid, tmp_path, "before.nii.gz")
+    then = before.get(f"/api/sessions/{sid}").json()
+    store = before.app.state.store
+    assert store.saver.flush()
+    folder = store.sessions_dir / sid
+    snapshot = folder / "snapshot.npz"
+    assert not list(folder.glob("*.pkl"))
+    with np.load(snapshot, allow_pickle=False) as saved:  # loads without pickle
+        assert "record" in saved.files
+    snapshot.write_bytes(snapshot.read_bytes()[:100])
+
+    after = make_client()
+    state = recovered(after, sid)
+    assert state["notice"] == f"restored by replaying {then['n_events']} saved changes"
+    assert {k: state[k] for k in SHOWN} == {k: then[k] for k in SHOWN}
     np.testing.assert_array_equal(labels(after, sid, tmp_path, "after.nii.gz"), expected)

@@ -64,7 +64,7 @@ def test_paths_cannot_leave_the_data_folder(client, data_dir, outside, path, sta
         ("../out.nii.gz", 400, "'..' is not allowed"),
         ("/tmp/out.nii.gz", 400, "not an absolute one"),
         ("link_dir/out.nii.gz", 400, "leads outside"),
-        ("ct/.hidden.nii.gz", 400, "not hidden"),
+        ("ct/.hidden.nii.gz", 400, "hidden files and folders"),
         ("ct/out.png", 400, "exports are"),
         ("nowhere/out.nii.gz", 404, "not found"),
         ("ct/ball.nii.gz", 409, "never overwrite"),
@@ -172,3 +172,41 @@ def test_hosts_and_session_ids(client):
         response = client.get(f"/api/sessions/{sid}")
         assert response.status_code == 404, sid
     assert client.get("/api/nothing").status_code == 404
+
+
+def test_names_with_control_characters_hidden_names_and_label_maps(client, data_dir, ct_volume):
+    from sam2vol.volume import Volume
+
+    (data_dir / ".secret").mkdir()
+    write_volume(ct_volume, data_dir / ".secret" / "x.nii.gz")
+    write_volume(ct_volume, data_dir / ".hidden.nii.gz")
+    labels = np.zeros(ct_volume.shape, np.uint8)
+    labels[10:20, 10:20, 5:10] = 1
+    labels[25:30, 5:8, 2:4] = 2
+    write_volume(Volume(labels, ct_volume.affine, "labels"), data_dir / "ct" / "ball_labels.nii.gz")
+    sid = open_ready(client)["sid"]
+    click(client, sid, *BALL)
+    cases = [
+        ("path", "ct/ball\n.nii.gz", "control characters"),
+        ("path", "ct/\tball.nii.gz", "control characters"),
+        ("path", ".secret/x.nii.gz", "hidden files and folders"),
+        ("path", ".hidden.nii.gz", "hidden files and folders"),
+        ("path", "ct/ball_labels.nii.gz", "this is a label map (3 distinct values"),
+        ("save_as", "x\nnewline.nii.gz", "control characters"),
+        ("save_as", "ct/\x1b[31mred.nii.gz", "control characters"),
+        ("save_as", "ct/x\x85.nii.gz", "control characters"),
+        ("save_as", ".secret/out.nii.gz", "hidden files and folders"),
+    ]
+    for field, name, message in cases:
+        if field == "path":
+            response = client.post("/api/sessions", json={"path": name})
+        else:
+            response = client.post(f"/api/sessions/{sid}/save", json={"save_as": name})
+        assert response.status_code == 400, (name, response.text)
+        detail = response.json()["detail"]
+        assert message in detail and "\n" not in detail, (name, detail)
+    upload = client.put("/api/upload?filename=a%0Ab.nii.gz", content=b"x" * 100)
+    assert upload.status_code == 400 and "control characters" in upload.json()["detail"]
+    assert client.get("/api/files").json()["files"] == ["ct/ball.nii.gz", "ct/ball_labels.nii.gz"]
+    written = sorted(p.name for p in data_dir.rglob("*") if p.is_file())
+    assert written == [".hidden.nii.gz", "ball.nii.gz", "ball_labels.nii.gz", "x.nii.gz"]

@@ -25,7 +25,9 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_help():
     out = run("--help")
     assert out.returncode == 0
-    for option in ("--data-dir", "--host", "--port", "--engine", "--checkpoint", "--state-dir"):
+    options = ("--data-dir", "--host", "--port", "--engine", "--checkpoint", "--state-dir")
+    options += ("--token", "--allow-host", "--memory-budget-mb", "--max-json-kb", "--keep-days")
+    for option in options:
         assert option in out.stdout
 
 
@@ -37,6 +39,10 @@ def test_help():
         (("--engine", "magic"), "--engine must be one of default, sam2"),
         (("--data-dir", "/no/such/folder"), "not a folder"),
         (("--max-upload-mb", "0"), "--max-upload-mb must be between"),
+        (("--memory-budget-mb", "10"), "--memory-budget-mb must be between 64"),
+        (("--max-json-kb", "0"), "--max-json-kb must be between 1"),
+        (("--keep-days", "-1"), "--keep-days must be 0 (keep all) or more"),
+        (("--token", "short"), "must be at least 16 characters"),
     ],
 )
 def test_bad_options(args, message, tmp_path):

@@ -55,3 +55,69 @@ def test_idle_sessions_are_evicted_and_come_back(make_client):
     wait_job(client, first)
     state = client.get(f"/api/sessions/{first}").json()
     assert state["objects"][0]["covered"] == [BALL[0]]
+
+
+def test_sessions_are_listed_and_deleted(make_client):
+    import os
+    import time
+
+    client = make_client()
+    store = client.app.state.store
+    first = open_ready(client)["sid"]
+    click(client, first, *BALL)
+    client.post(f"/api/sessions/{first}/objects", json={"name": "second"})
+    second = open_ready(client, sample="lung2")["sid"]
+    old = time.time() - 3600
+    for path in (store.sessions_dir / second).iterdir():
+        os.utime(path, (old, old))
+    listed = client.get("/api/sessions").json()
+    assert listed["keep_days"] == 30
+    rows = {row["sid"]: row for row in listed["sessions"]}
+    assert [row["sid"] for row in listed["sessions"]] == [first, second]  # newest change first
+    assert rows[first]["source"] == "ct/ball.nii.gz" and rows[first]["objects"] == 2
+    assert rows[second]["source"] == "lung2" and rows[second]["objects"] == 0
+    assert rows[first]["last_change"] > rows[second]["last_change"]
+
+    assert client.delete(f"/api/sessions/{first}").status_code == 200
+    assert not (store.sessions_dir / first).exists() and first not in store.live_ids()
+    assert client.get(f"/api/sessions/{first}").status_code == 404
+    assert client.delete(f"/api/sessions/{first}").status_code == 404
+    assert [row["sid"] for row in client.get("/api/sessions").json()["sessions"]] == [second]
+    # objects are counted from disk for a session not in memory
+    client.post(f"/api/sessions/{second}/objects", json={"name": "lung"})
+    store.saver.flush()
+    with store._lock:
+        store._live.clear()
+    assert client.get("/api/sessions").json()["sessions"][0]["objects"] == 1
+
+
+def test_a_busy_session_is_not_deleted(client):
+    from sam2vol.web.jobs import Job
+
+    sid = open_ready(client)["sid"]
+    ws = client.app.state.store.get(sid)
+    ws.job = Job("propagate")
+    response = client.delete(f"/api/sessions/{sid}")
+    assert response.status_code == 409 and "running" in response.json()["detail"]
+    ws.job.finish("done")
+    assert client.delete(f"/api/sessions/{sid}").status_code == 200
+
+
+def test_retention_deletes_sessions_unchanged_for_longer(make_client):
+    import os
+    import time
+
+    client = make_client()
+    old = open_ready(client)["sid"]
+    recent = open_ready(client)["sid"]
+    folder = client.app.state.store.sessions_dir
+    client.app.state.store.saver.flush()
+    stale = time.time() - 3 * 86400
+    for path in (folder / old).iterdir():
+        os.utime(path, (stale, stale))
+    kept = make_client(keep_days=5)  # a restart keeps both...
+    assert {r["sid"] for r in kept.get("/api/sessions").json()["sessions"]} == {old, recent}
+    make_client(keep_days=2)  # ...this one deletes the session unchanged for 3 days
+    assert not (folder / old).exists() and (folder / recent).exists()
+    make_client(keep_days=0)  # 0 keeps everything
+    assert (folder / recent).exists()

@@ -13,8 +13,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from sam2vol.errors import InputError
+from sam2vol.web.auth import TokenMiddleware
 from sam2vol.web.config import ServerConfig
 from sam2vol.web.errors import status_of
+from sam2vol.web.limits import BodyLimitMiddleware
 from sam2vol.web.routes import build_router
 from sam2vol.web.store import SessionStore
 
@@ -70,6 +72,10 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     )
     app.state.store = store
     app.state.config = config
+    # the last added runs first: Host check, then the token, then the body size
+    app.add_middleware(BodyLimitMiddleware, limit=config.max_json_bytes)
+    if config.token:
+        app.add_middleware(TokenMiddleware, token=config.token)
     if config.allowed_hosts is not None:
         from starlette.middleware.trustedhost import TrustedHostMiddleware
 

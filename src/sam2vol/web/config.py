@@ -13,6 +13,23 @@ from sam2vol.engines import Engine
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_PORT = 8765
 DEFAULT_MAX_UPLOAD_MB = 512
+DEFAULT_MAX_JSON_BYTES = 1024 * 1024
+DEFAULT_KEEP_DAYS = 30
+MIN_BUDGET_BYTES = 256 * 1024 * 1024
+
+
+def machine_memory_bytes() -> int | None:
+    """Physical memory of this machine, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def default_memory_budget() -> int:
+    """Half the machine's memory (4 GB where unknown): the rest is for the OS and the engine."""
+    total = machine_memory_bytes()
+    return max(MIN_BUDGET_BYTES, total // 2) if total else 4 * 1024**3
 
 
 def default_state_dir() -> Path:
@@ -36,8 +53,15 @@ class ServerConfig:
         max_upload_bytes: Larger uploads are refused with 413.
         max_live_sessions: Idle sessions beyond this many are dropped from
             memory (they stay on disk and come back when asked for).
-        allowed_hosts: Host headers accepted (guards a loopback server
-            against DNS rebinding); None accepts any.
+        allowed_hosts: Host headers accepted (guards against DNS rebinding);
+            None accepts any.
+        token: When set, every request must carry it (remote mode).
+        memory_budget_bytes: Bytes all live sessions may hold together
+            (volumes, masks, engine caches); least recently used idle sessions
+            are closed to disk to make room, and a session that cannot fit is
+            refused with 503.
+        max_json_bytes: Larger JSON bodies are refused with 413.
+        keep_days: Sessions unchanged for longer are deleted at start (0 keeps them).
     """
 
     state_dir: Path = field(default_factory=default_state_dir)
@@ -48,6 +72,10 @@ class ServerConfig:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1024 * 1024
     max_live_sessions: int = 16
     allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS
+    token: str | None = None
+    memory_budget_bytes: int = field(default_factory=default_memory_budget)
+    max_json_bytes: int = DEFAULT_MAX_JSON_BYTES
+    keep_days: float = DEFAULT_KEEP_DAYS
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).expanduser()

@@ -35,9 +35,21 @@ class Exists(WebError):
 
 
 class TooLarge(WebError):
-    """An upload over the size limit."""
+    """An upload or a volume over a size limit."""
 
     status_code = 413
+
+
+class Stale(WebError):
+    """A change made against a version of the session another tab has changed since."""
+
+    status_code = 409
+
+
+class ServerFull(WebError):
+    """The memory budget cannot hold another session now."""
+
+    status_code = 503
 
 
 def status_of(exc: InputError) -> int:

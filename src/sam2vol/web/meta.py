@@ -79,18 +79,48 @@ def read_for_client(path: Path, shown: str) -> Volume:
     except InputError as exc:
         message = str(exc).replace(str(path), shown).splitlines()[0]
         raise InputError(message) from None
+    check_not_labels(volume.data, shown)
     return Volume(volume.data, volume.affine, shown)
+
+
+MAX_LABEL_VALUES = 16
+
+
+def check_not_labels(data, shown: str) -> None:
+    """Refuse a label map (e.g. a saved export) offered as an image to segment.
+
+    A label map here is integer-valued, within 0..255, with at most
+    :data:`MAX_LABEL_VALUES` distinct values and mostly background (0).
+    """
+    import numpy as np
+
+    if data.dtype.kind not in "iub" or data.size == 0:
+        return
+    low, high = int(data.min()), int(data.max())
+    if low < 0 or high > 255:
+        return
+    counts = np.bincount(data.ravel().astype(np.uint8, copy=False), minlength=256)
+    if np.count_nonzero(counts) <= MAX_LABEL_VALUES and counts[0] * 2 > data.size:
+        raise InputError(
+            f"{shown}: this is a label map ({np.count_nonzero(counts)} distinct values, "
+            "mostly 0), not an image to segment; open the image it labels"
+        )
+
+
+def source_path(meta: SessionMeta, folder: Path, data_dir: Path | None) -> Path:
+    """The file (or DICOM folder) a session's volume is read from."""
+    if meta.kind == "sample":
+        from sam2vol.samples import sample_path
+
+        return Path(sample_path(meta.source))
+    if meta.kind == "data":
+        return resolve_input(data_dir, meta.source)
+    stored = folder / meta.stored
+    if not meta.stored or "/" in meta.stored or not stored.is_file():
+        raise InputError(f"session {meta.sid}: its uploaded volume is missing")
+    return stored
 
 
 def open_source(meta: SessionMeta, folder: Path, data_dir: Path | None) -> Volume:
     """Read the volume a session was opened from (again, e.g. after a restart)."""
-    if meta.kind == "sample":
-        from sam2vol.samples import sample_path
-
-        return read_for_client(sample_path(meta.source), meta.source)
-    if meta.kind == "data":
-        return read_for_client(resolve_input(data_dir, meta.source), meta.source)
-    stored = folder / meta.stored
-    if not meta.stored or "/" in meta.stored or not stored.is_file():
-        raise InputError(f"session {meta.sid}: its uploaded volume is missing")
-    return read_for_client(stored, meta.source)
+    return read_for_client(source_path(meta, folder, data_dir), meta.source)

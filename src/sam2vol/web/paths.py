@@ -27,8 +27,24 @@ def suffix_of(name: str) -> str:
     return ".nii.gz" if lower.endswith(".nii.gz") else PurePosixPath(lower).suffix
 
 
+CONTROL_MESSAGE = "control characters (newlines, tabs, ...) are not allowed in file names"
+HIDDEN_MESSAGE = "hidden files and folders (names starting with '.') are not opened or written"
+
+
+def has_control(text: str) -> bool:
+    """True if ``text`` holds a control character (C0, DEL or C1).
+
+    Example:
+        >>> has_control("a\\nb"), has_control("a b.nii.gz")
+        (True, False)
+    """
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
+
+
 def check_upload_name(name: str) -> str:
     """The suffix of an uploaded file's name, if it is a readable single-file volume."""
+    if has_control(name or ""):
+        raise InputError(f"{name!a}: {CONTROL_MESSAGE}")
     suffix = suffix_of(name or "")
     if suffix in DETACHED_SUFFIXES:
         raise InputError(
@@ -52,7 +68,12 @@ def _relative_parts(rel: str) -> tuple[str, ...]:
         raise InputError(f"{rel}: give a path relative to the data folder, not an absolute one")
     if ".." in path.parts:
         raise InputError(f"{rel}: '..' is not allowed; paths stay inside the data folder")
-    return tuple(p for p in path.parts if p not in ("", "."))
+    if has_control(rel):
+        raise InputError(f"{rel!a}: {CONTROL_MESSAGE}")
+    parts = tuple(p for p in path.parts if p not in ("", "."))
+    if any(p.startswith(".") for p in parts):
+        raise InputError(f"{rel}: {HIDDEN_MESSAGE}")
+    return parts
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -109,8 +130,8 @@ def resolve_output(root: Path | None, rel: str) -> Path:
     root = _require_root(root)
     parts = _relative_parts(rel)
     name = parts[-1] if parts else ""
-    if not name or name.startswith("."):
-        raise InputError(f"{rel}: give a file name (not hidden)")
+    if not name:
+        raise InputError(f"{rel}: give a file name")
     if suffix_of(name) not in EXPORT_SUFFIXES:
         raise InputError(f"{rel}: exports are {', '.join(EXPORT_SUFFIXES)} files")
     parent = root.joinpath(*parts[:-1])
@@ -131,12 +152,12 @@ def list_volumes(root: Path | None) -> list[str]:
         return []
     found: list[str] = []
     for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not has_control(d))
         here = Path(folder)
         rel_folder = here.relative_to(root)
         dicoms = 0
         for name in sorted(files):
-            if name.startswith("."):
+            if name.startswith(".") or has_control(name):
                 continue
             if name.lower().endswith(".dcm"):
                 dicoms += 1

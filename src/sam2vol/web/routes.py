@@ -14,7 +14,8 @@ from sam2vol.errors import InputError
 from sam2vol.slicing import AXES, Axis
 from sam2vol.web.config import ServerConfig
 from sam2vol.web.display import WINDOWS
-from sam2vol.web.errors import TooLarge
+from sam2vol.web.errors import Stale, TooLarge
+from sam2vol.web.limits import check_declared, session_cost
 from sam2vol.web.meta import read_for_client
 from sam2vol.web.paths import (
     check_upload_name,
@@ -37,6 +38,9 @@ from sam2vol.web.store import SessionStore
 SSE_POLL_S = 0.04
 SSE_KEEPALIVE_S = 15.0
 MAX_JOB_WAIT_S = 120.0
+JOB_POLL_S = 0.05
+REOPEN_WAIT_S = 30.0
+CHANGES_POLL_S = 0.1
 PNG = "image/png"
 
 
@@ -51,6 +55,22 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
     def changed(ws, focus: Focus | PromptRequest) -> JSONResponse:
         return _json(ws.change_result(focus.view, focus.slice))
 
+    def live(sid: str):
+        """A session to change: one being reopened from disk is waited for, briefly."""
+        ws = store.get(sid)
+        job = ws.job
+        if ws.session is None and job is not None and job.kind in ("load", "recover"):
+            job.wait(REOPEN_WAIT_S)
+        return ws
+
+    def fresh(ws, version: int | None) -> None:
+        """Refuse a change made against an older version (another tab changed the session)."""
+        if version is not None and version != ws.revision:
+            raise Stale(
+                f"this session changed in another tab (now at version {ws.revision}, your page "
+                f"shows {version}); the page reloads it, then try again"
+            )
+
     # ----- server and sources ------------------------------------------------------------------
     @router.get("/info")
     def info() -> dict:
@@ -64,6 +84,10 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
             "samples": list(SAMPLES),
             "data_dir": config.data_dir.name if config.data_dir else None,
             "max_upload_bytes": config.max_upload_bytes,
+            "max_json_bytes": config.max_json_bytes,
+            "memory_budget_bytes": config.memory_budget_bytes,
+            "memory_used_bytes": store.used_bytes(),
+            "keep_days": config.keep_days,
             "axes": list(AXES),
             "intensities": ["auto", *PRESETS],
             "windows": list(WINDOWS),
@@ -87,6 +111,8 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         else:
             path = resolve_input(config.data_dir, req.path)
             source = path.relative_to(config.data_dir).as_posix() + ("/" if path.is_dir() else "")
+            declared = check_declared(path, source, config.memory_budget_bytes)
+            store.make_room(session_cost(declared.voxels, declared.itemsize))
             volume = read_for_client(path, source)
             kind = "data"
         ws = store.open(kind, source, volume, axis=req.axis, intensity=req.intensity)
@@ -116,6 +142,11 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
                     handle.write(chunk)
             if size == 0:
                 raise InputError(f"{filename}: the upload is empty")
+            declared = await run_in_threadpool(
+                check_declared, path, filename, config.memory_budget_bytes
+            )
+            cost = session_cost(declared.voxels, declared.itemsize)
+            await run_in_threadpool(store.make_room, cost)
             volume = await run_in_threadpool(read_for_client, path, filename)
             ws = await run_in_threadpool(
                 store.open, "upload", filename, volume, axis=axis, intensity=intensity, upload=path
@@ -123,6 +154,16 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         finally:
             path.unlink(missing_ok=True)
         return _json(ws.state())
+
+    @router.get("/sessions")
+    def sessions() -> dict:
+        listed = [asdict(s) for s in store.list_sessions()]
+        return {"sessions": listed, "keep_days": config.keep_days}
+
+    @router.delete("/sessions/{sid}")
+    def delete_session(sid: str) -> dict:
+        store.delete(sid)
+        return {"deleted": sid}
 
     # ----- one session: reading ---------------------------------------------------------------
     @router.get("/sessions/{sid}")
@@ -147,13 +188,45 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         return {"voxel": list(voxel), "slice": s, "row": r, "col": c}
 
     @router.get("/sessions/{sid}/job")
-    def job(sid: str, wait: float = Query(0.0, ge=0.0, le=MAX_JOB_WAIT_S)) -> dict:
-        current = store.get(sid).job
+    async def job(sid: str, wait: float = Query(0.0, ge=0.0, le=MAX_JOB_WAIT_S)) -> dict:
+        # an async wait: a long poll holds no worker thread
+        ws = await run_in_threadpool(store.get, sid)
+        current = ws.job
         if current is None:
             return {"job": None}
-        if wait:
-            current.wait(wait)
+        deadline = asyncio.get_running_loop().time() + wait
+        while current.running and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(JOB_POLL_S)
         return {"job": asdict(current.snapshot())}
+
+    @router.get("/sessions/{sid}/changes")
+    async def changes(sid: str, request: Request, since: int = Query(-1)) -> StreamingResponse:
+        """Server-sent events: the session's version each time it changes (for every open tab)."""
+        ws = await run_in_threadpool(store.get, sid)
+
+        async def stream():
+            nonlocal ws
+            seen, quiet = since, 0.0
+            while True:
+                ws = store.peek(sid) or ws  # closed to disk and reopened: follow the new one
+                if ws.deleted:
+                    yield f"data: {json.dumps({'deleted': True})}\n\n"
+                    return
+                if ws.revision != seen:
+                    seen, quiet = ws.revision, 0.0
+                    job = ws.job
+                    body = {"version": seen, "busy": ws.busy, "job": job.kind if job else None}
+                    yield f"data: {json.dumps(body)}\n\n"
+                if await request.is_disconnected():
+                    return
+                await asyncio.sleep(CHANGES_POLL_S)
+                quiet += CHANGES_POLL_S
+                if quiet > SSE_KEEPALIVE_S:
+                    quiet = 0.0
+                    yield ": keep-alive\n\n"
+
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
     @router.get("/sessions/{sid}/events")
     async def events(sid: str, request: Request) -> StreamingResponse:
@@ -184,61 +257,77 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
     # ----- one session: changes -----------------------------------------------------------------
     @router.post("/sessions/{sid}/objects")
     def add_object(sid: str, req: ObjectRequest) -> JSONResponse:
-        ws = store.get(sid)
-        ws.add_object(req.name, req.color)
+        ws = live(sid)
+        with ws.locked():
+            fresh(ws, req.version)
+            ws.add_object(req.name, req.color)
         return changed(ws, req)
 
     @router.post("/sessions/{sid}/objects/{oid}/edit")
     def edit_object(sid: str, oid: int, req: ObjectRequest) -> JSONResponse:
-        ws = store.get(sid)
-        ws.edit_object(oid, req.name, req.color)
+        ws = live(sid)
+        with ws.locked():
+            fresh(ws, req.version)
+            ws.edit_object(oid, req.name, req.color)
         return changed(ws, req)
 
     @router.post("/sessions/{sid}/objects/{oid}/remove")
     def remove_object(sid: str, oid: int, req: Focus) -> JSONResponse:
-        ws = store.get(sid)
-        ws.remove_object(oid)
+        ws = live(sid)
+        with ws.locked():
+            fresh(ws, req.version)
+            ws.remove_object(oid)
         return changed(ws, req)
 
     @router.post("/sessions/{sid}/prompts")
     def prompt(sid: str, req: PromptRequest) -> JSONResponse:
-        ws = store.get(sid)
-        if req.kind == "point":
-            where = (req.view, req.slice, req.row, req.col)
-            ws.add_point(*where, positive=req.positive, object_id=req.object_id)
-        else:
-            if req.row2 is None or req.col2 is None:
-                raise InputError("a box needs both corners: row, col, row2, col2")
-            corners = (req.row, req.col, req.row2, req.col2)
-            ws.add_box(req.view, req.slice, corners, object_id=req.object_id)
+        ws = live(sid)
+        with ws.locked():
+            fresh(ws, req.version)
+            if req.kind == "point":
+                where = (req.view, req.slice, req.row, req.col)
+                ws.add_point(*where, positive=req.positive, object_id=req.object_id)
+            else:
+                if req.row2 is None or req.col2 is None:
+                    raise InputError("a box needs both corners: row, col, row2, col2")
+                corners = (req.row, req.col, req.row2, req.col2)
+                ws.add_box(req.view, req.slice, corners, object_id=req.object_id)
         return changed(ws, req)
 
     @router.post("/sessions/{sid}/clear")
     def clear(sid: str, req: ClearRequest) -> JSONResponse:
-        ws = store.get(sid)
-        ws.clear(req.object_id, req.only_slice)
+        ws = live(sid)
+        with ws.locked():
+            fresh(ws, req.version)
+            ws.clear(req.object_id, req.only_slice)
         return changed(ws, req)
 
     @router.post("/sessions/{sid}/undo")
     def undo(sid: str, req: Focus) -> JSONResponse:
-        ws = store.get(sid)
-        if not ws.undo():
-            raise InputError("nothing to undo")
+        ws = live(sid)
+        with ws.locked():
+            fresh(ws, req.version)
+            if not ws.undo():
+                raise InputError("nothing to undo")
         return changed(ws, req)
 
     @router.post("/sessions/{sid}/redo")
     def redo(sid: str, req: Focus) -> JSONResponse:
-        ws = store.get(sid)
-        if not ws.redo():
-            raise InputError("nothing to redo")
+        ws = live(sid)
+        with ws.locked():
+            fresh(ws, req.version)
+            if not ws.redo():
+                raise InputError("nothing to redo")
         if ws.busy:  # a propagation is being redone: the page follows the job
             return _json(ws.change_result(None, None))
         return changed(ws, req)
 
     @router.post("/sessions/{sid}/propagate")
     def propagate(sid: str, req: PropagateRequest) -> JSONResponse:
-        ws = store.get(sid)
-        ws.propagate(req.direction)
+        ws = live(sid)
+        with ws.locked():
+            fresh(ws, req.version)
+            ws.propagate(req.direction)
         return _json(ws.state())
 
     @router.post("/sessions/{sid}/stop")

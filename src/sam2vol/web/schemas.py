@@ -16,7 +16,17 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Focus(Request):
+class Versioned(Request):
+    """A change; ``version`` (the session's ``revision`` the page shows) refuses stale edits.
+
+    A change sent with an older version than the session's is refused with 409:
+    another tab changed the session meanwhile. Without it, the change applies.
+    """
+
+    version: int | None = Field(None, ge=0)
+
+
+class Focus(Versioned):
     """The slice in view, whose overlay comes back inline with a change."""
 
     view: Axis | None = None
@@ -32,7 +42,7 @@ class OpenRequest(Request):
     intensity: str = Field("auto", max_length=64)
 
 
-class PromptRequest(Request):
+class PromptRequest(Versioned):
     """A click (``point``) or a box on a slice of the working view, in (row, col) pixels."""
 
     kind: Literal["point", "box"] = "point"
@@ -60,7 +70,7 @@ class ClearRequest(Focus):
     only_slice: int | None = Field(None, ge=0, le=MAX_INDEX)
 
 
-class PropagateRequest(Request):
+class PropagateRequest(Versioned):
     direction: Direction = "both"
 
 

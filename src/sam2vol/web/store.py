@@ -1,4 +1,11 @@
-"""The sessions of one server: opened, looked up by id, recovered from disk, evicted when idle."""
+"""The sessions of one server: opened, looked up by id, recovered from disk, evicted when idle.
+
+Live sessions share one memory budget: each is charged an estimate of what
+it holds (volume, engine copy, display cache, masks; plus the engine's cache
+where the engine reports one). A session that does not fit closes the least
+recently used idle sessions to disk (they reopen on demand); when even that
+leaves no room, opening is refused with 503.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,10 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,17 +25,19 @@ from sam2vol.intensity import resolve_preset
 from sam2vol.session import Session
 from sam2vol.slicing import AXES
 from sam2vol.volume import Volume
-from sam2vol.web.autosave import MaskSaver, recover, save_masks
+from sam2vol.web.autosave import MaskSaver, masks_meta, recover, save_masks, save_snapshot
 from sam2vol.web.config import ServerConfig
 from sam2vol.web.display import Display
-from sam2vol.web.errors import NotFound
+from sam2vol.web.errors import Busy, NotFound, ServerFull
 from sam2vol.web.jobs import Job, run_job
+from sam2vol.web.limits import session_cost
 from sam2vol.web.meta import META_FILE, SessionMeta, SourceKind, open_source
 from sam2vol.web.paths import suffix_of
 from sam2vol.web.websession import WebSession
 
 SID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 STALE_UPLOAD_S = 3600
+DAY_S = 86400
 log = logging.getLogger("sam2vol.web")
 
 
@@ -47,6 +58,8 @@ class SessionStore:
         self._live: dict[str, WebSession] = {}
         self._lock = threading.Lock()
         self.saver = MaskSaver()
+        self.closed_for_memory = 0
+        self.drop_expired()
 
     # ----- opening ---------------------------------------------------------------------------
     def upload_path(self, suffix: str) -> Path:
@@ -76,7 +89,9 @@ class SessionStore:
         if axis not in AXES:
             raise InputError(f"axis must be one of {', '.join(AXES)}, got {axis!r}")
         resolve_preset(intensity, volume.data)  # an unknown preset is a 400 now, not a failed job
+        cost = session_cost(volume.data.size, volume.data.itemsize)
         sid = secrets.token_urlsafe(18)
+        self.make_room(cost)
         folder = self.sessions_dir / sid
         folder.mkdir(mode=0o700)
         stored = ""
@@ -87,6 +102,7 @@ class SessionStore:
         meta = SessionMeta(sid, kind, source, stored, axis, intensity, created)  # type: ignore[arg-type]
         meta.save(folder)
         ws = self._new(meta, folder)
+        ws.cost_bytes = cost
         engine = self.config.engine_label
         ws.job = Job("load", message=f"preparing {source} for the {engine} engine")
         self._add(ws)
@@ -115,6 +131,7 @@ class SessionStore:
             raise
         with ws.locked():
             ws.session, ws.display = session, display
+            ws.cost_bytes = _charged(session)
         return f"{ws.meta.source} is ready"
 
     # ----- lookup and recovery -------------------------------------------------------------------
@@ -135,8 +152,9 @@ class SessionStore:
                 raise InputError(f"session {sid}: its meta.json is damaged")
             ws = self._new(meta, folder)
             ws.job = Job("recover", message="restoring the session after a restart")
-            self._live[sid] = ws
-        self._evict()
+        live = self._recover_charged(ws)
+        if live is not ws:  # another request brought it back meanwhile
+            return live
         run_job(ws.job, lambda job: self._recover(ws, job), f"recover-{sid[:6]}")
         return ws
 
@@ -151,17 +169,94 @@ class SessionStore:
         except Exception:
             ws.error = "could not restore the session (see the server log)"
             raise
+        saved = masks_meta(ws.masks_path) if ws.masks_path.exists() else None
         with ws.locked():
             ws.session, ws.display, ws.notice = session, display, how
-            ws.revision += 1
-            ws.saved_revision = ws.revision if ws.masks_path.exists() else 0
-        if not ws.masks_path.exists():
+            ws.cost_bytes = _charged(session)
+            # the version pages know carries on where the saved masks left it
+            current = saved is not None and saved.get("n_events") == len(session.events)
+            ws.saved_revision = int(saved["revision"]) if current else 0
+            ws.revision = max(ws.revision + 1, ws.saved_revision + (0 if current else 1))
+        if not current:
             self.saver.request(ws)
         return how
+
+    def peek(self, sid: str) -> WebSession | None:
+        """The live session ``sid``, without reopening it or counting it as used."""
+        with self._lock:
+            return self._live.get(sid)
 
     def live_ids(self) -> list[str]:
         with self._lock:
             return list(self._live)
+
+    def used_bytes(self) -> int:
+        """Bytes charged to the live sessions."""
+        with self._lock:
+            return sum(ws.cost_bytes for ws in self._live.values())
+
+    def _recover_charged(self, ws: WebSession) -> WebSession:
+        """Charge a session coming back from disk and make it live; returns the live one."""
+        try:
+            volume_cost = self._cost_on_disk(ws)
+        except InputError:
+            volume_cost = 0  # the recovery job reports what is wrong
+        self.make_room(volume_cost, reopening=True)
+        ws.cost_bytes = volume_cost
+        with self._lock:
+            return self._live.setdefault(ws.sid, ws)
+
+    def _cost_on_disk(self, ws: WebSession) -> int:
+        from sam2vol.web.limits import declared_volume
+        from sam2vol.web.meta import source_path
+
+        declared = declared_volume(source_path(ws.meta, ws.folder, self.config.data_dir))
+        return session_cost(declared.voxels, declared.itemsize)
+
+    def make_room(self, cost: int, *, reopening: bool = False) -> None:
+        """Close least recently used idle sessions to disk until ``cost`` more bytes fit.
+
+        Raises:
+            ServerFull: Busy sessions hold the budget (503).
+        """
+        budget = self.config.memory_budget_bytes
+        if cost > budget:
+            raise ServerFull(
+                f"this volume needs about {_mb(cost)}, over the server's whole "
+                f"{_mb(budget)} memory budget (--memory-budget-mb)"
+            )
+        with self._lock:
+            used = sum(ws.cost_bytes for ws in self._live.values())
+            idle = sorted(
+                (ws for ws in self._live.values() if not ws.busy and ws.session is not None),
+                key=lambda ws: ws.last_used,
+            )
+            closing: list[WebSession] = []
+            while used + cost > budget and idle:
+                ws = idle.pop(0)
+                closing.append(ws)
+                used -= ws.cost_bytes
+                del self._live[ws.sid]
+            if used + cost > budget:
+                for ws in closing:  # nothing closed after all: they stay
+                    self._live[ws.sid] = ws
+                what = "reopen this session" if reopening else "open another volume"
+                raise ServerFull(
+                    f"the server's memory budget ({_mb(budget)}) is held by sessions that are "
+                    f"busy; cannot {what} now, try again in a minute"
+                )
+            self.closed_for_memory += len(closing)
+        for ws in closing:
+            self._close(ws)
+
+    def _close(self, ws: WebSession) -> None:
+        """Write a session's masks before it leaves memory (it reopens from disk)."""
+        try:
+            save_masks(ws)
+            save_snapshot(ws)  # it reopens from here, without replaying its history
+        except Exception:
+            log.exception("saving session %s before closing it failed", ws.sid)
+        log.info("session %s closed to disk to free memory", ws.sid)
 
     def _add(self, ws: WebSession) -> None:
         with self._lock:
@@ -169,7 +264,7 @@ class SessionStore:
         self._evict()
 
     def _evict(self) -> None:
-        """Drop the least recently used idle sessions beyond the limit (they stay on disk)."""
+        """Drop the least recently used idle sessions beyond the count limit (they stay on disk)."""
         with self._lock:
             extra = len(self._live) - self.config.max_live_sessions
             if extra <= 0:
@@ -182,10 +277,65 @@ class SessionStore:
             for ws in dropped:
                 del self._live[ws.sid]
         for ws in dropped:
+            self._close(ws)
+
+    # ----- the sessions on disk ------------------------------------------------------------------
+    def list_sessions(self) -> list[SessionSummary]:
+        """Every session on disk, most recently changed first."""
+        found = []
+        for folder in self.sessions_dir.iterdir():
+            if not SID_PATTERN.fullmatch(folder.name) or not (folder / META_FILE).is_file():
+                continue
             try:
-                save_masks(ws)
-            except Exception:
-                log.exception("saving session %s before evicting it failed", ws.sid)
+                meta = SessionMeta.load(folder)
+            except InputError:
+                continue
+            with self._lock:
+                ws = self._live.get(folder.name)
+            if ws is not None and ws.session is not None:
+                n_objects = len(ws.session.objects)
+            else:
+                n_objects = _objects_on_disk(folder)
+            changed = _last_change(folder)
+            when = datetime.fromtimestamp(changed, UTC).isoformat(timespec="seconds")
+            found.append(
+                SessionSummary(meta.sid, meta.source, meta.kind, n_objects, when, ws is not None)
+            )
+        return sorted(found, key=lambda s: s.last_change, reverse=True)
+
+    def delete(self, sid: str) -> None:
+        """Delete a session from memory and disk (refused while it runs a job)."""
+        if not SID_PATTERN.fullmatch(sid or ""):
+            raise NotFound("no such session")
+        folder = self.sessions_dir / sid
+        with self._lock:
+            ws = self._live.get(sid)
+            if ws is not None and ws.busy:
+                raise Busy(f"{ws.job.kind} is running; stop it before deleting the session")
+            if not folder.is_dir():
+                raise NotFound("no such session (it may have been deleted already)")
+            self._live.pop(sid, None)
+        if ws is not None:
+            with ws.locked():
+                ws.deleted = True
+                if ws.session is not None:
+                    ws.session.autosave = None
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def drop_expired(self) -> int:
+        """Delete sessions unchanged for more than ``keep_days``; how many went."""
+        if self.config.keep_days <= 0:
+            return 0
+        limit = time.time() - self.config.keep_days * DAY_S
+        dropped = 0
+        for folder in self.sessions_dir.iterdir():
+            if folder.is_dir() and SID_PATTERN.fullmatch(folder.name):
+                if _last_change(folder) < limit:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    dropped += 1
+        if dropped:
+            log.info("deleted %d sessions unchanged for %s days", dropped, self.config.keep_days)
+        return dropped
 
     def _drop_stale_uploads(self) -> None:
         now = time.time()
@@ -199,3 +349,61 @@ class SessionStore:
     def shutdown(self) -> None:
         """Write pending autosaves."""
         self.saver.stop()
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """A session on disk, as the sessions list shows it.
+
+    Attributes:
+        sid: Its id.
+        source: What it was opened from (sample name, relative path, uploaded name).
+        kind: ``sample``, ``data`` or ``upload``.
+        objects: How many objects it has.
+        last_change: When it last changed (ISO 8601, UTC).
+        live: Whether it is in memory now.
+    """
+
+    sid: str
+    source: str
+    kind: str
+    objects: int
+    last_change: str
+    live: bool
+
+
+def _last_change(folder: Path) -> float:
+    times = []
+    for name in (META_FILE, "prompts.json", "masks.npz"):
+        try:
+            times.append((folder / name).stat().st_mtime)
+        except OSError:
+            pass
+    return max(times, default=0.0)
+
+
+def _objects_on_disk(folder: Path) -> int:
+    """Objects in the saved prompt log (without replaying it)."""
+    from sam2vol.web.autosave import count_objects
+
+    try:
+        return count_objects(folder)
+    except Exception:
+        return 0
+
+
+def _charged(session: Session) -> int:
+    """What a loaded session is charged: its volume estimate plus any engine cache it reports."""
+    data = session.volume.data
+    cost = session_cost(data.size, data.itemsize)
+    report = getattr(session.engine, "memory_bytes", None)
+    if callable(report):
+        try:
+            cost += int(report())
+        except Exception:
+            pass
+    return cost
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1024 / 1024:.0f} MB"

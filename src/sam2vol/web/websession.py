@@ -85,6 +85,9 @@ class WebSession:
         saved_revision: Revision of the last mask autosave.
         on_change: Called after every change (the store's autosave hook).
         last_used: When a request last asked for it (monotonic seconds).
+        cost_bytes: Memory it is charged against the server's budget.
+        deleted: Deleted by the user (nothing more is written for it).
+        snapshot_events: Events covered by the last state snapshot on disk.
     """
 
     sid: str
@@ -100,6 +103,9 @@ class WebSession:
     saved_revision: int = 0
     on_change: Callable[[WebSession], None] | None = None
     last_used: float = field(default_factory=time.monotonic)
+    cost_bytes: int = 0
+    deleted: bool = False
+    snapshot_events: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     # ----- files ---------------------------------------------------------------------------
@@ -143,8 +149,12 @@ class WebSession:
             raise Busy(f"{self.job.kind} is running; wait for it or press Stop")
         return session
 
-    def _changed(self, *, keep_redo: bool = False) -> None:
-        self.revision += 1  # (the session keeps its own redo list)
+    def _changed(self) -> None:
+        from sam2vol.web.autosave import save_redo
+
+        self.revision += 1  # (the session keeps its own redo list; it is saved for restarts)
+        if not self.deleted:
+            save_redo(self)
         if self.on_change is not None:
             self.on_change(self)
 
@@ -249,7 +259,7 @@ class WebSession:
             event = session.undo()
             if event is None:
                 return False
-            self._changed(keep_redo=True)
+            self._changed()
             return True
 
     def redo(self) -> bool:
@@ -261,7 +271,7 @@ class WebSession:
             event = session.redo_events[-1]
             if not isinstance(event, Propagate):
                 session.redo()
-                self._changed(keep_redo=True)
+                self._changed()
                 return True
             job = Job("redo", message="redoing the propagation")
             self.job = job
@@ -271,7 +281,7 @@ class WebSession:
                 try:
                     session.redo()
                 finally:
-                    self._changed(keep_redo=True)
+                    self._changed()
             return "propagation redone"
 
         run_job(job, work, f"redo-{self.sid[:6]}")
@@ -314,7 +324,7 @@ class WebSession:
                     steps.close()  # the session logs a stopped run (with the slices reached)
                     if len(session.events) > n_before:
                         session.undo()  # ... and undo puts it on the session's redo list
-                self._changed(keep_redo=True)
+                self._changed()
         if not finished:
             job.finish("cancelled", "stopped: the propagation was taken back")
         return f"propagated through {job.n_reached} slices"

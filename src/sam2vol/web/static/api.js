@@ -1,5 +1,34 @@
 // Talking to the sam2vol server: JSON calls, images, downloads, job progress.
 
+// Remote mode: the token arrives once in the page address (?token=...), is kept for this
+// tab in sessionStorage and sent with every request and event stream. The server also sets
+// it as a cookie, so plain <img> loads carry it.
+const TOKEN_KEY = "sam2vol.token";
+export const token = (() => {
+  const url = new URL(window.location.href);
+  const given = url.searchParams.get("token");
+  try {
+    if (given) sessionStorage.setItem(TOKEN_KEY, given);
+    if (given) {
+      url.searchParams.delete("token");  // keep it out of the address bar and history
+      history.replaceState(null, "", url.toString());
+    }
+    return sessionStorage.getItem(TOKEN_KEY) || given || "";
+  } catch (_) {
+    return given || "";
+  }
+})();
+
+/** `url` with the token added (for EventSource, which cannot send headers). */
+export function withToken(url) {
+  if (!token) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}`;
+}
+
+function authHeaders(headers = {}) {
+  return token ? { ...headers, Authorization: `Bearer ${token}` } : { ...headers };
+}
+
 export class ApiError extends Error {
   constructor(status, message) {
     super(message);
@@ -17,7 +46,7 @@ async function failure(response) {
 }
 
 async function call(method, path, body, headers = {}) {
-  const init = { method, headers: { ...headers } };
+  const init = { method, headers: authHeaders(headers) };
   if (body !== undefined) {
     if (body instanceof Blob) {
       init.body = body;
@@ -41,6 +70,7 @@ export const api = {
   get: async (path) => (await call("GET", path)).json(),
   post: async (path, body = {}) => (await call("POST", path, body)).json(),
   put: async (path, blob) => (await call("PUT", path, blob)).json(),
+  del: async (path) => (await call("DELETE", path)).json(),
 
   /** Fetch a file and hand it to the browser as a download. */
   async download(path, fallbackName) {
@@ -67,7 +97,7 @@ export async function loadImage(src) {
     await image.decode();
   } catch (_) {
     // decode() fails for error responses; find out why for the banner.
-    const response = await fetch(src);
+    const response = await fetch(src, { headers: authHeaders() });
     if (!response.ok) throw await failure(response);
     throw new ApiError(0, "could not decode an image from the server");
   }
@@ -99,7 +129,7 @@ export function followJob(sid, onEvent) {
         }
       }
     };
-    const source = new EventSource(`api/sessions/${sid}/events`);
+    const source = new EventSource(withToken(`api/sessions/${sid}/events`));
     source.onmessage = (message) => {
       const snap = JSON.parse(message.data);
       if (!snap.kind) { source.close(); return finish(null); }
