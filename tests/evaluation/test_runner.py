@@ -53,7 +53,7 @@ def test_killed_then_resumed_run_gives_the_same_file(msd_task, reference_run, tm
         "--protocol", "he2024", "--engine", THRESHOLD_ENGINE, "--out", str(out), "--seed", "7",
         "--workers", "1",
     ]  # fmt: skip
-    env = {**os.environ, KILL_AFTER_ENV: "3", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, KILL_AFTER_ENV: "3", "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
     killed = subprocess.run(cmd, env=env, capture_output=True, encoding="utf-8", errors="replace")
     assert killed.returncode == -9, killed.stderr
     assert len(ResultsFile(out / "results.jsonl").read()) == 3
@@ -82,7 +82,9 @@ def test_process_pool_gives_the_same_results(msd_task, reference_run, tmp_path):
 
 def test_ray_local_gives_the_same_results(msd_task, reference_run, tmp_path, monkeypatch):
     pytest.importorskip("ray")
-    monkeypatch.setenv("PYTHONPATH", str(REPO))  # Ray workers import the test engine
+    monkeypatch.setenv(
+        "PYTHONPATH", f"{REPO / 'src'}{os.pathsep}{REPO}"
+    )  # Ray workers import the test engine
     summary = run_evaluation(config(msd_task), tmp_path / "ray", workers=2, ray_address="local")
     assert summary.records == 8
     assert lines(tmp_path / "ray" / "results.jsonl") == lines(reference_run[0] / "results.jsonl")
