@@ -271,6 +271,12 @@ def slice_dice(gt: np.ndarray, pred: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * int((gt & pred).sum()) / total
 
 
+def _dice32(gt: np.ndarray, pred: np.ndarray) -> float:
+    """2D Dice in float32, as MONAI's ``compute_dice`` gives it (ties are decided on it)."""
+    total = np.float32(int(gt.sum()) + int(pred.sum()))
+    return float(np.float32(2 * int((gt & pred).sum())) / total)
+
+
 # He et al. weigh wrong pixels as |pred - label| on uint8 tensors: a false
 # negative wraps to 255, a false positive counts 1.
 HE_FN_WEIGHT = 255
@@ -280,8 +286,8 @@ def worst_slice(gt_stack: np.ndarray, pred_stack: np.ndarray) -> tuple[int, floa
     """He et al.'s next slice and its 2D Dice: the lowest Dice among reference slices.
 
     Every slice where the reference shows the object is a candidate, prompted
-    before or not. Ties go to the slice with the larger error weight
-    ``false positives + 255 * false negatives`` (the released code's
+    before or not. Dice is compared in float32 (MONAI's ``compute_dice``).
+    Ties go to the slice with the larger error weight ``false positives + 255 * false negatives`` (the released code's
     ``torch.abs(pred - label).sum()`` on uint8), then to the lowest index.
     None only when the reference is empty.
 
@@ -295,7 +301,7 @@ def worst_slice(gt_stack: np.ndarray, pred_stack: np.ndarray) -> tuple[int, floa
     for s in np.flatnonzero(gt_stack.any(axis=(1, 2))):
         fn, fp = error_regions(gt_stack[s], pred_stack[s])
         weight = int(fp.sum()) + HE_FN_WEIGHT * int(fn.sum())
-        key = (slice_dice(gt_stack[s], pred_stack[s]), -weight, int(s))
+        key = (_dice32(gt_stack[s], pred_stack[s]), -weight, int(s))
         if best is None or key < best:
             best = key
     return None if best is None else (best[2], best[0])
