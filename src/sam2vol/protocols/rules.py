@@ -287,8 +287,9 @@ def worst_slice(gt_stack: np.ndarray, pred_stack: np.ndarray) -> tuple[int, floa
 
     Every slice where the reference shows the object is a candidate, prompted
     before or not. Dice is compared in float32 (MONAI's ``compute_dice``).
-    Ties go to the slice with the larger error weight ``false positives + 255 * false negatives`` (the released code's
-    ``torch.abs(pred - label).sum()`` on uint8), then to the lowest index.
+    Ties go to the slice with the larger error weight ``false positives +
+    255 * false negatives`` (the released code's ``torch.abs(pred -
+    label).sum()`` on uint8), then to the lowest index.
     None only when the reference is empty.
 
     Example:
