@@ -19,7 +19,7 @@ from typing import Any
 from sam2vol.errors import InputError
 from sam2vol.evaluation.results import ResultsFile
 from sam2vol.evaluation.runner import CONFIG_NAME, RESULTS_NAME
-from sam2vol.evaluation.stats import MeanCI, mean_ci, median
+from sam2vol.evaluation.stats import MeanCI, mean_ci, median, pooled_slice_iou
 
 ALL = "all structures"
 CSV_COLUMNS = (
@@ -38,6 +38,10 @@ CSV_COLUMNS = (
     "nsd_mean",
     "skipped",
     "errors",
+    "nsd_paper_mean",
+    "nsd_paper_tolerance",
+    "slice_iou_pooled",
+    "protocol_version",
 )
 
 
@@ -71,6 +75,25 @@ class Row:
     @property
     def nsd(self) -> MeanCI:
         return mean_ci([r.get("nsd") for r in self.records])
+
+    @property
+    def nsd_paper(self) -> tuple[MeanCI, str]:
+        """The paper's own NSD and its tolerance (``""`` when the protocol has none)."""
+        papers = [r.get("nsd_paper") for r in self.records if r.get("nsd_paper")]
+        if not papers:
+            return mean_ci([]), ""
+        tolerances = sorted({f"{p['tolerance']:g} {p['units']}" for p in papers})
+        return mean_ci([p.get("nsd") for p in papers]), ", ".join(tolerances)
+
+    @property
+    def slice_iou(self) -> MeanCI:
+        """Dong et al.'s 2D IoU over object slices, pooled across volumes."""
+        return pooled_slice_iou(self.records)
+
+    @property
+    def versions(self) -> str:
+        """The protocol versions of the records (``?`` for lines written before versions)."""
+        return ",".join(sorted({str(r.get("protocol_version", "?")) for r in self.records}))
 
 
 @dataclass
@@ -146,15 +169,21 @@ def markdown_table(rows: list[Row]) -> str:
     """The table as Markdown."""
     head = (
         "| Dataset | Protocol | Structure | n | Dice, all slices | Dice, background slices "
-        "removed | Best Dice over rounds | HD95 mm (median) | NSD 2 mm | skipped |"
+        "removed | Best Dice over rounds | HD95 mm (median) | NSD 2 mm | NSD, paper's "
+        "tolerance | 2D IoU, object slices pooled | skipped |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 12]
     for row in rows:
         hd95 = "-" if row.hd95_median != row.hd95_median else f"{row.hd95_median:.1f}"
+        paper, tolerance = row.nsd_paper
+        paper_text = f"{paper.mean:.3f} ({tolerance})" if tolerance and paper.n else "-"
+        iou = row.slice_iou
+        iou_text = f"{iou.mean:.3f} ({iou.n} slices)" if iou.n else "-"
         lines.append(
             f"| {row.dataset} | {row.protocol} | {row.structure} | {len(row.records)} | "
             f"{row.dice_all.format()} | {row.dice_fg.format()} | {row.best_dice.format()} | "
-            f"{hd95} | {row.nsd.format()} | {row.skipped + row.errors} |"
+            f"{hd95} | {row.nsd.format()} | {paper_text} | {iou_text} | "
+            f"{row.skipped + row.errors} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -180,6 +209,10 @@ def _csv_values(row: Row) -> list[Any]:
         r(row.nsd.mean),
         row.skipped,
         row.errors,
+        r(row.nsd_paper[0].mean),
+        row.nsd_paper[1],
+        r(row.slice_iou.mean),
+        row.versions,
     ]
 
 
@@ -226,11 +259,16 @@ def make_report(
     if series:
         figures.append(plots.dice_vs_prompted_slices(series, out / "dice_vs_prompted_slices.png"))
         figures.append(plots.dice_by_slice_position(series, out / "dice_by_slice_position.png"))
+    clicks = {k: v for k, v in series.items() if v[0]["protocol"].startswith("shen2024-clicks")}
+    if clicks:
+        figures.append(plots.dice_vs_clicks(clicks, out / "dice_vs_clicks.png"))
     engines = sorted({str(r.get("engine")) for r in records})
+    versions = sorted({str(r.get("protocol_version", "?")) for r in records})
     text = [
         f"# {title}",
         "",
-        f"Engine(s): {', '.join(engines)}. Runs: {', '.join(str(p) for p in runs)}.",
+        f"Engine(s): {', '.join(engines)}. Protocol version(s): {', '.join(versions)}. "
+        f"Runs: {', '.join(str(p) for p in runs)}.",
         "",
         markdown_table(rows),
         "Dice values are means over objects with a 95% Student-t confidence interval "
@@ -238,10 +276,15 @@ def make_report(
         "*Background slices removed*: only "
         "slices where the reference shows the object are scored. *Best Dice over rounds*: "
         "the best volume Dice after any round, in the protocol's own slice scope. HD95 and "
-        "NSD (2 mm tolerance) in the protocol's slice scope. *skipped*: objects the "
+        "NSD (2 mm tolerance) in the protocol's slice scope. *NSD, paper's tolerance*: the "
+        "paper's own NSD (Shen et al.: 1 voxel, unit spacing) in the same scope. *2D IoU, "
+        "object slices pooled*: Dong et al.'s figure, the mean 2D IoU over every slice that "
+        "shows the object, pooled across volumes. *skipped*: objects the "
         "protocol's rules exclude or that failed. Figures: 95% bands are drawn for up to "
-        f"{plots.MAX_BANDS} lines a panel; protocols that prompt a fixed number of slices "
-        "are points with 95% error bars.",
+        f"{plots.MAX_BANDS} lines a panel; protocols with one round are points with 95% "
+        "error bars; n (objects, or slices per bin) is written at each point; runs that "
+        "stopped early are left out of later rounds (n drops), and a dotted line shows "
+        "the mean with their last Dice carried forward, as He et al.'s plotting code does.",
         "",
     ]
     for figure in figures:

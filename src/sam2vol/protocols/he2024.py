@@ -29,8 +29,9 @@ class He2024(Protocol):
             centroid) or ``code`` (4 initial points, centre = region pixel
             nearest ``(m, m)``, ``m`` the mean of all coordinates).
         initial_clicks: Override the variant's number of initial points.
-        max_iter: Rounds: the initial one and ``max_iter - 1`` corrections
-            (the released config's ``max_iter: 8``).
+        max_slices: Rounds: the initial one and ``max_slices - 1`` corrections
+            (the released config's ``max_iter: 8``; He et al.'s "annotated
+            slices", a slice prompted again counting again).
         bg_removal: Background-slice removal (the config's ``saliency: true``):
             the start voxel is found on the foreground slices only, and the
             headline Dice scores only them. Both scopes are always recorded.
@@ -40,14 +41,14 @@ class He2024(Protocol):
     paper_intensity = ("ct-he2024", "auto")
     variant: str = "paper"
     initial_clicks: int | None = None
-    max_iter: int = 8
+    max_slices: int = 8
     bg_removal: bool = False
 
     def __post_init__(self) -> None:
         if self.variant not in CENTRES:
             raise InputError(f"he2024 variant must be one of {', '.join(CENTRES)}")
-        if self.max_iter < 1:
-            raise InputError(f"he2024 max_iter must be >= 1, got {self.max_iter}")
+        if self.max_slices < 1:
+            raise InputError(f"he2024 max_slices must be >= 1, got {self.max_slices}")
 
     @property
     def eval_slices(self) -> str:
@@ -72,7 +73,7 @@ class He2024(Protocol):
             points.append(click)
         run.propagate()
         run.end_round()
-        for _ in range(self.max_iter - 1):
+        for _ in range(self.max_slices - 1):
             prediction = run.prediction()
             worst = user.worst_slice(prediction)
             if worst is None:
