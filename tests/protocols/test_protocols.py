@@ -81,21 +81,33 @@ def test_geometry_of_the_hand_built_volume(case):
     assert g.slice_to_voxel(4, 5, 7) == (7, 5, 4)
 
 
-def test_shen2024_clicks_resent_each_round(case):
-    # Centre slice (1 + 7) // 2 = 4 shows 74 px (the default needs > 100, see below).
-    # Click 1: deepest FN is A's centre (5, 5) (depth 4; B's is 3): the engine takes A.
-    # Click 2: only B is missed: its centre (4, 14). All clicks are re-sent after a clear.
-    # Then slice 4 is perfect: stop after 2 of the 5 clicks.
+def test_shen2024_clicks_accumulate_then_one_propagation(case):
+    # Video: the extent 1..7 widened by 5-9 slices each side, clipped to 0..9: centre 4
+    # (74 px; the default skip needs > 100, see min_pixels). Click 1: the deepest FN is
+    # A's centre (5, 5) (depth 4; B's is 3): the engine takes A. Click 2: only B is
+    # missed: its centre (4, 14). Then slice 4 is perfect: 2 of the 5 clicks, no clear
+    # (the clicks add up on the frame), one propagation.
     result = run("shen2024-clicks:min_pixels=50", case)
     assert prompts(result, case[0]) == [
-        ("click", Click(4, 5, 5, True)),
-        ("propagate", 4, "both", False),
-        ("clear",),
         ("click", Click(4, 5, 5, True)),
         ("click", Click(4, 4, 14, True)),
         ("propagate", 4, "both", False),
     ]
-    # Round 1: A on slices 1-7 plus F: 2*343/(553+385); round 2: A+B (+F): 2*518/(553+560).
+    # A+B (+F) on slices 1-7: 2*518/(553+560), scored on the whole video (slices 0..9)
+    assert result.to_json_dict()["round_dice"] == pytest.approx([1036 / 1113])
+    assert [r.clicks for r in result.rounds] == [2]
+    assert result.stopped_early == "no error region deeper than 1.42 pixels"
+
+
+def test_shen2024_clicks_propagate_each_scores_every_click(case):
+    result = run("shen2024-clicks:min_pixels=50,propagate=each", case)
+    assert prompts(result, case[0]) == [
+        ("click", Click(4, 5, 5, True)),
+        ("propagate", 4, "both", False),
+        ("click", Click(4, 4, 14, True)),
+        ("propagate", 4, "both", False),
+    ]
+    # Round 1: A on slices 1-7 plus F: 2*343/(553+385); round 2: A+B (+F).
     assert result.to_json_dict()["round_dice"] == pytest.approx([686 / 938, 1036 / 1113])
     assert [r.clicks for r in result.rounds] == [1, 2]
 

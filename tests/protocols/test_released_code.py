@@ -173,6 +173,40 @@ def test_shen_video_and_centre_frame_equal_nii_2_video(samples, case_id, salient
     )
 
 
+def released_shen_clicks_loop(image, gt, seed, steps=5):
+    """segment_any_image_with_clicks.py lines 97-163 on a sam2vol session (threshold 0)."""
+    rng = np.random.default_rng(seed)
+    _, frame_idx = released_video(gt, 0, (int(rng.integers(5, 10)), int(rng.integers(5, 10))))
+    session = Session(image, "default", axis="axial", intensity="slice-minmax")
+    session.add_object("object", object_id=1)
+    gt2 = gt[:, :, frame_idx]
+    if gt2.sum() <= 100:
+        return None
+    out_mask = np.zeros_like(gt2)
+    for _ in range(steps):  # perform_iteration: each click adds to the frame's points
+        click = released_shen_click(gt2, out_mask)
+        if click is None:
+            continue
+        x, y, lab = click
+        out_mask = session.add_point((y, x, frame_idx), positive=bool(lab), object_id=1)
+        out_mask = session.mask(1)[:, :, frame_idx]
+    for _ in session.propagate(frame_idx, "both"):
+        pass
+    return session
+
+
+@pytest.mark.parametrize("case_id", CASES)
+def test_shen2024_clicks_prompts_equal_the_released_loop(samples, case_id):
+    image, gt = samples[case_id]
+    result = create_protocol("shen2024-clicks").run(image, gt, "default", seed=2)
+    session = released_shen_clicks_loop(image, gt, seed=2)
+    if session is None:
+        assert result.status == "skipped" and "<= 100 pixels" in result.reason
+        return
+    assert result.to_json_dict()["events"] == session.log_dict()["events"]
+    np.testing.assert_array_equal(result.mask, session.mask(1))
+
+
 # ----- He et al.: val_multigpu_sam2_point_iterative.py @f73d7c2 ------------------------------
 def released_get_points_from_label(label):
     """get_points_from_label (lines 77-88); MONAI's largest component is skimage's label."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from sam2vol.errors import InputError
 from sam2vol.protocols.base import PaperNSD, Protocol, ProtocolRun
-from sam2vol.protocols.rules import SHEN_STOP_DEPTH, Click
+from sam2vol.protocols.rules import SHEN_STOP_DEPTH
 
 SALIENT_PIXELS = 256
 # nii_2_video.py with threshold 0: np.random.randint(5, 10) slices each side.
@@ -97,14 +97,25 @@ class Shen2024Mask(_Shen2024):
         return None
 
 
+PROPAGATE = ("end", "each")
+
+
 @dataclass
 class Shen2024Clicks(_Shen2024):
-    """k clicks on the centre frame, one per round at the deepest error; all re-sent each round.
+    """k clicks on the centre frame, each at the deepest error, then propagation both ways.
+
+    Each click is added to the frame's earlier ones (SAM 2 gets them all again
+    with ``clear_old_points=True`` and the frame's previous mask logits, as
+    ``add_new_points`` does in the released script); nothing is cleared.
 
     Attributes:
-        clicks: At most this many clicks (rounds).
+        clicks: At most this many clicks (the script's ``--steps``).
         min_pixels: Skip objects whose centre frame shows at most this many
             pixels (the clicks script's ``gt.sum() <= 100``).
+        propagate: ``end``: one propagation after the last click, one round
+            (as released); ``each``: propagate and score after every click (a
+            departure, for a Dice-per-click curve in one run: later clicks then
+            see a frame SAM 2 has tracked).
         salient: As for the base.
         crop: As for the base.
     """
@@ -112,28 +123,34 @@ class Shen2024Clicks(_Shen2024):
     name = "shen2024-clicks"
     clicks: int = 5
     min_pixels: int = 100
+    propagate: str = "end"
 
     def interact(self, run: ProtocolRun) -> str | None:
+        if self.propagate not in PROPAGATE:
+            raise InputError(
+                f"shen2024-clicks propagate must be end or each, got {self.propagate!r}"
+            )
         s, reason = self.centre_frame(run)
         if s is None:
             return reason
         pixels = run.user.object_pixels(s)
         if pixels <= self.min_pixels:
             return f"centre frame {s} shows {pixels} <= {self.min_pixels} pixels of the object"
-        given: list[Click] = []
+        given = 0
         for _ in range(self.clicks):
             click = run.user.farthest_error_click(s, run.prediction(s))
             if click is None:
                 if given:
                     run.stop(f"no error region deeper than {SHEN_STOP_DEPTH} pixels")
                 break
-            given.append(click)
-            if len(given) > 1:
-                run.clear()  # re-send every click, as a fresh prompt
-            for i, c in enumerate(given):
-                run.click(c, new=i == len(given) - 1)
-            run.propagate(s)
-            run.end_round()
+            run.click(click)
+            given += 1
+            if self.propagate == "each":
+                run.propagate(s)
+                run.end_round()
         if not given:
             return f"no error region deeper than {SHEN_STOP_DEPTH} pixels on slice {s}"
+        if self.propagate == "end":
+            run.propagate(s)
+            run.end_round()
         return None
