@@ -74,7 +74,7 @@ def test_rows_per_structure_and_pooled():
         ("he2024", ALL, 3, 1),
     ]
     table = markdown_table(rows)
-    assert "| msd:Task09_Spleen | he2024 | spleen | 2 | 0.700 [0.000, 1.000] | 0.800" in table
+    assert "| msd:Task09_Spleen | he2024 | spleen | 2 | 0.700 [0.000, 1.000] (?) | 0.700" in table
     pooled = build_rows(records, per_structure=False)
     assert [(r.protocol, r.structure) for r in pooled] == [("dong2024", ALL), ("he2024", ALL)]
 
@@ -121,4 +121,25 @@ def test_report_names_versions_and_draws_dice_vs_clicks(tmp_path):
     text = report.markdown.read_text()
     assert "Protocol version(s): 2." in text
     assert "![dice_vs_clicks](dice_vs_clicks.png)" in text
-    assert report.csv.read_text().splitlines()[1].endswith(",2")
+    assert report.csv.read_text().splitlines()[1].endswith(",2,0.700000,?")
+
+
+def test_click_series_groups_exact_runs_by_clicks():
+    from sam2vol.evaluation.report import click_series
+
+    def shen(key, protocol, clicks, dice):
+        r = record(key, dice[-1], protocol=protocol)
+        r.update(round_clicks=clicks, round_dice=dice)
+        return r
+
+    records = [
+        shen("c1/x", "shen2024-clicks:clicks=1", [1], [0.5]),
+        shen("c1/x", "shen2024-clicks", [3], [0.7]),  # 5 asked, stopped after 3
+        shen("c2/x", "shen2024-clicks", [5], [0.9]),
+        shen("c1/x", "shen2024-clicks:propagate=each", [1, 2], [0.4, 0.6]),
+        record("c1/x", 0.8, protocol="he2024"),
+    ]
+    assert click_series(records) == {
+        "msd:Task09_Spleen shen2024-clicks": [(1, 0.5), (3, 0.7), (5, 0.9)],
+        "msd:Task09_Spleen shen2024-clicks:propagate=each": [(1, 0.4), (2, 0.6)],
+    }

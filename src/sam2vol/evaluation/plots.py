@@ -112,26 +112,28 @@ def _carried(record: dict[str, Any], n: int, scope: str) -> float:
     return float(dice[min(n, len(dice)) - 1]) if dice else math.nan
 
 
-def dice_vs_clicks(series: dict[str, list[dict[str, Any]]], path: Path) -> Path:
+def dice_vs_clicks(series: dict[str, list[tuple[int, float]]], path: Path) -> Path:
     """Mean Dice (95% t band) against the number of clicks (``shen2024-clicks``).
 
-    Dice in the protocol's own scope after each click; runs that stopped
-    early count only up to their last click (n written where it changes).
+    Args:
+        series: Label -> ``(clicks, Dice)`` points, one per run and click count
+            (an exact run gives one point: its final clicks and Dice; a run that
+            stopped early sits at the clicks it gave; n is written at each point).
+        path: PNG to write.
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for label, records in series.items():
-        top = max(max(r.get("round_clicks") or [0]) for r in records)
-        xs = np.arange(1, top + 1)
-        stats = [mean_ci([_dice_at_clicks(r, x) for r in records]) for x in xs]
-        keep = np.array([s.n > 0 for s in stats])
-        mean, low, high = (a[keep] for a in _band(stats))
-        (line,) = ax.plot(xs[keep], mean, marker="o", ms=3, label=label)
+    for label, pairs in series.items():
+        xs = np.array(sorted({c for c, _ in pairs}))
+        stats = [mean_ci([d for c, d in pairs if c == x]) for x in xs]
+        mean, low, high = _band(stats)
+        (line,) = ax.plot(xs, mean, marker="o", ms=3, label=label)
         colour = line.get_color()
         if len(series) <= MAX_BANDS:
-            ax.fill_between(xs[keep], low, high, color=colour, alpha=BAND_ALPHA, lw=0)
-        _annotate_n(ax, xs[keep], mean, [s.n for s, k in zip(stats, keep, strict=True) if k],
-                    colour)  # fmt: skip
+            ax.fill_between(xs, low, high, color=colour, alpha=BAND_ALPHA, lw=0)
+        for x, y, st in zip(xs, mean, stats, strict=True):
+            ax.annotate(f"n={st.n}", (x, y), textcoords="offset points", xytext=(2, 4),
+                        fontsize=6, color=colour)  # fmt: skip
     ax.set_xlabel("clicks on the centre frame")
     ax.set_ylabel("mean Dice, protocol's scope (95% CI)")
     ax.set_ylim(0, 1)
@@ -142,14 +144,6 @@ def dice_vs_clicks(series: dict[str, list[dict[str, Any]]], path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def _dice_at_clicks(record: dict[str, Any], n: int) -> float:
-    for clicks, dice in zip(record.get("round_clicks") or [], record.get("round_dice") or [],
-                            strict=False):  # fmt: skip
-        if clicks == n:
-            return float(dice)
-    return math.nan
 
 
 def dice_by_slice_position(series: dict[str, list[dict[str, Any]]], path: Path) -> Path:

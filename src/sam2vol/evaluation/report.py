@@ -42,6 +42,8 @@ CSV_COLUMNS = (
     "nsd_paper_tolerance",
     "slice_iou_pooled",
     "protocol_version",
+    "dice_scope_mean",
+    "eval_slices",
 )
 
 
@@ -55,6 +57,15 @@ class Row:
     records: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
     errors: int = 0
+
+    @property
+    def dice(self) -> MeanCI:
+        """Dice in each protocol's own slice scope (its headline)."""
+        return mean_ci([r.get("dice") for r in self.records])
+
+    @property
+    def scopes(self) -> str:
+        return ",".join(sorted({str(r.get("eval_slices", "?")) for r in self.records}))
 
     @property
     def dice_all(self) -> MeanCI:
@@ -168,11 +179,12 @@ def build_rows(records: list[dict[str, Any]], *, per_structure: bool = True) -> 
 def markdown_table(rows: list[Row]) -> str:
     """The table as Markdown."""
     head = (
-        "| Dataset | Protocol | Structure | n | Dice, all slices | Dice, background slices "
+        "| Dataset | Protocol | Structure | n | Dice, protocol's scope | Dice, all slices | "
+        "Dice, background slices "
         "removed | Best Dice over rounds | HD95 mm (median) | NSD 2 mm | NSD, paper's "
         "tolerance | 2D IoU, object slices pooled | skipped |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     for row in rows:
         hd95 = "-" if row.hd95_median != row.hd95_median else f"{row.hd95_median:.1f}"
         paper, tolerance = row.nsd_paper
@@ -181,6 +193,7 @@ def markdown_table(rows: list[Row]) -> str:
         iou_text = f"{iou.mean:.3f} ({iou.n} slices)" if iou.n else "-"
         lines.append(
             f"| {row.dataset} | {row.protocol} | {row.structure} | {len(row.records)} | "
+            f"{row.dice.format()} ({row.scopes}) | "
             f"{row.dice_all.format()} | {row.dice_fg.format()} | {row.best_dice.format()} | "
             f"{hd95} | {row.nsd.format()} | {paper_text} | {iou_text} | "
             f"{row.skipped + row.errors} |"
@@ -213,12 +226,15 @@ def _csv_values(row: Row) -> list[Any]:
         row.nsd_paper[1],
         r(row.slice_iou.mean),
         row.versions,
+        r(row.dice.mean),
+        row.scopes,
     ]
 
 
 def _series(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Plot lines: one per protocol (per structure when a single protocol is shown)."""
-    ok = [r for r in records if r.get("status") == "ok"]
+    # the shen2024-clicks:clicks=N runs are points of the Dice-per-click figure
+    ok = [r for r in records if r.get("status") == "ok" and "clicks=" not in r["protocol"]]
     protocols = sorted({r["protocol"] for r in ok})
     datasets = sorted({dataset_label(r["dataset"]) for r in ok})
     out: dict[str, list[dict[str, Any]]] = {}
@@ -226,6 +242,27 @@ def _series(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         parts = [] if len(datasets) == 1 else [dataset_label(r["dataset"])]
         parts.append(r["protocol"] if len(protocols) > 1 else r.get("object", "?"))
         out.setdefault(" ".join(parts), []).append(r)
+    return dict(sorted(out.items()))
+
+
+def click_series(records: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
+    """``(clicks, Dice)`` points of the ``shen2024-clicks`` runs, one line per dataset and options.
+
+    Runs that differ only in ``clicks=N`` form one line (``make results`` runs
+    N = 1..5 for the exact curve); a ``propagate=each`` run gives a point per round.
+    """
+    out: dict[str, list[tuple[int, float]]] = {}
+    for r in records:
+        if r.get("status") != "ok" or not str(r.get("protocol", "")).startswith("shen2024-clicks"):
+            continue
+        name, _, options = r["protocol"].partition(":")
+        kept = [o for o in options.split(",") if o and not o.startswith("clicks=")]
+        label = f"{dataset_label(r['dataset'])} {name}" + (":" + ",".join(kept) if kept else "")
+        pairs = list(zip(r.get("round_clicks") or [], r.get("round_dice") or [], strict=False))
+        each = "propagate=each" in options
+        out.setdefault(label, []).extend(
+            (int(c), float(d)) for c, d in (pairs if each else pairs[-1:])
+        )
     return dict(sorted(out.items()))
 
 
@@ -259,7 +296,7 @@ def make_report(
     if series:
         figures.append(plots.dice_vs_prompted_slices(series, out / "dice_vs_prompted_slices.png"))
         figures.append(plots.dice_by_slice_position(series, out / "dice_by_slice_position.png"))
-    clicks = {k: v for k, v in series.items() if v[0]["protocol"].startswith("shen2024-clicks")}
+    clicks = click_series(records)
     if clicks:
         figures.append(plots.dice_vs_clicks(clicks, out / "dice_vs_clicks.png"))
     engines = sorted({str(r.get("engine")) for r in records})
@@ -272,7 +309,9 @@ def make_report(
         "",
         markdown_table(rows),
         "Dice values are means over objects with a 95% Student-t confidence interval "
-        "(mean ± t(0.975, n-1)·s/√n, clipped to [0, 1]; none for n = 1). "
+        "(mean ± t(0.975, n-1)·s/√n, clipped to [0, 1]; none for n = 1). *Protocol's "
+        "scope*: the slices the paper scored (`video`: Shen et al.'s video range; "
+        "`foreground`: slices showing the object; `all`). "
         "*Background slices removed*: only "
         "slices where the reference shows the object are scored. *Best Dice over rounds*: "
         "the best volume Dice after any round, in the protocol's own slice scope. HD95 and "
