@@ -205,6 +205,13 @@ class ProtocolRun:
         )
         self._prompted(s)
 
+    def display_box(self, s: int, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """An array-frame box ``(row0, col0, row1, col1)`` in the engine's display pixels."""
+        g = self.session.geometry
+        corners = [g.voxel_to_slice(self.frame.voxel(s, r, c)) for r, c in (box[:2], box[2:])]
+        rows, cols = [c[1] for c in corners], [c[2] for c in corners]
+        return min(rows), min(cols), max(rows), max(cols)
+
     def clear(self) -> None:
         """Forget every prompt and mask of the object (prompts are then re-sent)."""
         self.session.clear(OBJECT_ID)
