@@ -138,3 +138,24 @@ def test_absent_object_and_bad_specs(case):
     with pytest.raises(InputError, match="variant"):
         create_protocol("he2024:variant=median")
     assert create_protocol("he2024:variant=code,initial_clicks=none").spec == "he2024-code"
+
+
+def test_each_protocol_prepares_the_image_as_its_paper():
+    ct = np.full((4, 4, 2), -1000.0)
+    mr = np.zeros((4, 4, 2))
+    expected = {
+        "shen2024-mask": ("slice-minmax", "slice-minmax"),
+        "shen2024-clicks": ("slice-minmax", "slice-minmax"),
+        "he2024": ("ct-he2024", "auto"),
+        "he2024-code": ("ct-he2024", "auto"),
+        "ma2024": ("ct-abdomen", "mr-percentile"),
+        "dong2024": ("auto", "auto"),
+        "dong2024-3slices": ("auto", "auto"),
+    }
+    for name, (for_ct, for_mr) in expected.items():
+        protocol = create_protocol(name)
+        assert (protocol.intensity_for(ct), protocol.intensity_for(mr)) == (for_ct, for_mr)
+    assert create_protocol("he2024:quantize=uint8").intensity_for(ct) == "ct-he2024+uint8"
+    assert create_protocol("ma2024:intensity=ct-lung").intensity_for(ct) == "ct-lung"
+    with pytest.raises(InputError, match="quantize"):
+        create_protocol("ma2024:quantize=uint16").intensity_for(ct)
