@@ -394,15 +394,20 @@ def test_he_worst_slice_ties_weigh_a_missed_pixel_255_times():
 
 
 # ----- He et al.: the whole loop, driven on a session -----------------------------------------
-def released_he_loop(image, gt, seed, max_iter=8):
-    """run() lines 374-478 on a sam2vol session (add_new_points -> add_point, reset -> clear)."""
+def released_he_loop(image, gt, seed, max_iter=8, saliency=False):
+    """run() lines 365-478 on a sam2vol session (add_new_points -> add_point, reset -> clear)."""
+    from sam2vol import Volume
     from sam2vol.intensity import looks_like_ct
 
     preset = "ct-he2024" if looks_like_ct(image.data) else "auto"
+    label = torch.from_numpy(gt.astype(np.uint8))
+    if saliency:  # l. 365-372: the label and the video keep the slices with foreground
+        z_slice = label.sum(0).sum(0) > 0
+        label = label[:, :, z_slice]
+        image = Volume(image.data[:, :, z_slice.numpy()], image.affine, image.source)
     session = Session(image, "default", axis="axial", intensity=preset)
     session.add_object("object", object_id=1)
     rng = np.random.default_rng(seed)
-    label = torch.from_numpy(gt.astype(np.uint8))
     point = [int(x) for x in released_get_points_from_label(label)]
     _point, _label = [[point[1], point[0]]], [1]
     k = point[-1]
@@ -437,18 +442,24 @@ def released_he_loop(image, gt, seed, max_iter=8):
     return session
 
 
-@pytest.mark.parametrize("case_id", ["brain1", "lung2"])
-def test_he2024_code_prompts_equal_the_released_loop(samples, case_id):
+@pytest.mark.parametrize(
+    ("case_id", "saliency"), [("brain1", False), ("lung2", False), ("brain1", True)]
+)
+def test_he2024_code_prompts_equal_the_released_loop(samples, case_id, saliency):
     image, gt = samples[case_id]
-    result = create_protocol("he2024-code").run(image, gt, "default", seed=5)
-    session = released_he_loop(image, gt, seed=5)
+    spec = "he2024-code:bg_removal=true" if saliency else "he2024-code"
+    result = create_protocol(spec).run(image, gt, "default", seed=5)
+    session = released_he_loop(image, gt, seed=5, saliency=saliency)
     expected = session.log_dict()["events"]
     got = result.to_json_dict()["events"]
     strip = ("time", "id", "seconds")
     assert [{k: v for k, v in e.items() if k not in strip} for e in got] == [
         {k: v for k, v in e.items() if k not in strip} for e in expected
     ]
-    np.testing.assert_array_equal(result.mask, session.mask(1))
+    kept = np.flatnonzero(gt.any(axis=(0, 1))) if saliency else np.arange(gt.shape[2])
+    np.testing.assert_array_equal(result.mask[:, :, kept], session.mask(1))
+    assert not result.mask[:, :, np.setdiff1d(np.arange(gt.shape[2]), kept)].any()
+    assert result.video_slices == (kept.tolist() if saliency else None)
 
 
 # ----- Ma et al.: infer_SAM2_3D_npz.py (MedSAM2 branch) ---------------------------------------

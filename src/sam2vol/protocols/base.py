@@ -22,9 +22,10 @@ from sam2vol.engines import Engine
 from sam2vol.errors import InputError
 from sam2vol.protocols.frame import ArrayFrame
 from sam2vol.protocols.rules import Click
-from sam2vol.protocols.scoring import Scorer
+from sam2vol.protocols.scoring import SCOPES, Scorer
 from sam2vol.protocols.user import SimulatedUser
 from sam2vol.session import Session
+from sam2vol.slicing import SliceGeometry
 from sam2vol.volume import Volume
 
 OBJECT_ID = 1
@@ -72,6 +73,9 @@ class ProtocolResult:
         metrics: Final metrics per slice scope (:meth:`MetricResult.to_json_dict`).
         prompted_slices: Slices prompted, in the order they were prompted.
         stopped_early: Why the run ended before its last round (None: it did not).
+        video_slices: The slices the engine was given, when the protocol removes
+            the others from the video (He et al.'s background removal); the
+            ``events`` then index this video, the rest of the result the volume.
         slice_dice: ``[slice, 2D Dice, reference pixels]`` of every reference slice (final).
         extent: First and last reference slice.
         axis: Slicing view.
@@ -92,6 +96,7 @@ class ProtocolResult:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     prompted_slices: list[int] = field(default_factory=list)
     stopped_early: str | None = None
+    video_slices: list[int] | None = None
     slice_dice: list[list[float]] = field(default_factory=list)
     extent: tuple[int, int] | None = None
     axis: str = "axial"
@@ -135,6 +140,7 @@ class ProtocolResult:
             "metrics": self.metrics,
             "prompted_slices": self.prompted_slices,
             "stopped_early": self.stopped_early,
+            "video_slices": self.video_slices,
             "extent": list(self.extent) if self.extent else None,
             "slice_dice": self.slice_dice,
             "axis": self.axis,
@@ -309,6 +315,10 @@ class Protocol(ABC):
 
         return protocol_spec(self)
 
+    def video_slices(self, reference: np.ndarray) -> np.ndarray | None:
+        """Slices to keep in the engine's video (None: all), from the array-frame reference."""
+        return None
+
     @abstractmethod
     def interact(self, run: ProtocolRun) -> str | None:
         """Play the user; return a reason to skip the object, or None when done."""
@@ -340,12 +350,20 @@ class Protocol(ABC):
         if intensity is None:
             intensity = self.intensity_for(volume.data)
         start = time.perf_counter()
-        session = Session(volume, engine, axis=axis, intensity=intensity)  # type: ignore[arg-type]
+        full = SliceGeometry.for_volume(volume, axis)  # type: ignore[arg-type]
+        kept = self.video_slices(ArrayFrame(full).to_stack(reference)) if reference.any() else None
+        video, video_reference = volume, reference
+        if kept is not None:  # the engine sees only these slices, as a shorter video
+            video = Volume(
+                np.take(volume.data, kept, axis=full.slice_axis), volume.affine, volume.source
+            )
+            video_reference = np.take(reference, kept, axis=full.slice_axis)
+        session = Session(video, engine, axis=axis, intensity=intensity)  # type: ignore[arg-type]
         set_image = time.perf_counter() - start
         g = session.geometry
         scopes = tuple(dict.fromkeys(("all", "foreground", self.eval_slices)))
-        scorer = Scorer(reference, g, scopes)
-        user = SimulatedUser(ArrayFrame(g).to_stack(reference), g.slice_axis)
+        scorer = Scorer(video_reference, g, scopes)
+        user = SimulatedUser(ArrayFrame(g).to_stack(video_reference), g.slice_axis)
         session.add_object("object", object_id=OBJECT_ID)
         run = ProtocolRun(session, user, scorer, np.random.default_rng(seed), self.eval_slices)
         reason = self.interact(run) if reference.any() else "the object is absent"
@@ -357,14 +375,23 @@ class Protocol(ABC):
             axis=g.axis,
             intensity=session.intensity,
             engine=session.engine.name,
-            extent=scorer.extent if reference.any() else None,
-            prompted_slices=list(run.prompted),
+            prompted_slices=[int(s if kept is None else kept[s]) for s in run.prompted],
             stopped_early=run.stop_reason,
+            video_slices=None if kept is None else [int(s) for s in kept],
         )
+        if kept is not None:  # score on the whole volume: nothing predicted off the video
+            scorer = Scorer(reference, full, tuple(s for s in scopes if s in SCOPES))
+        result.extent = scorer.extent if reference.any() else None
         if reason is None:
             if not run.rounds:
                 raise RuntimeError(f"protocol {self.name} ended without scoring a round")
             mask = session.mask(OBJECT_ID)
+            if kept is not None:
+                whole = np.zeros(reference.shape, dtype=bool)
+                index: list[Any] = [slice(None)] * 3
+                index[full.slice_axis] = kept
+                whole[tuple(index)] = mask
+                mask = whole
             result.rounds = run.rounds
             result.metrics = scorer.final(mask)
             if self.paper_nsd is not None:
@@ -373,7 +400,7 @@ class Protocol(ABC):
                     "units": self.paper_nsd.units,
                     "nsd": scorer.unit_nsd(mask, self.eval_slices, self.paper_nsd.tolerance),
                 }
-            result.slice_dice = scorer.slice_dice(session.mask_stack(OBJECT_ID))
+            result.slice_dice = scorer.slice_dice(full.to_stack(mask))
             result.mask = mask
         result.events = session.log_dict()["events"]
         result.timings = {

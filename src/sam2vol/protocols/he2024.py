@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from sam2vol.errors import InputError
 from sam2vol.protocols.base import Protocol, ProtocolRun
 from sam2vol.protocols.rules import CENTRES, Click
@@ -33,8 +35,9 @@ class He2024(Protocol):
             (the released config's ``max_iter: 8``; He et al.'s "annotated
             slices", a slice prompted again counting again).
         bg_removal: Background-slice removal (the config's ``saliency: true``):
-            the start voxel is found on the foreground slices only, and the
-            headline Dice scores only them. Both scopes are always recorded.
+            the engine's video holds only the slices showing the object (the
+            start voxel's component is found there too), and the headline Dice
+            scores only them. Both scopes are always recorded.
     """
 
     name = "he2024"
@@ -54,10 +57,13 @@ class He2024(Protocol):
     def eval_slices(self) -> str:
         return "foreground" if self.bg_removal else "all"
 
+    def video_slices(self, reference: np.ndarray) -> np.ndarray | None:
+        """With ``bg_removal``: the slices showing the object (``z_slice``)."""
+        return np.flatnonzero(reference.any(axis=(1, 2))) if self.bg_removal else None
+
     def interact(self, run: ProtocolRun) -> str | None:
         user, centre = run.user, self.variant
-        keep = user.pixel_counts() > 0 if self.bg_removal else None
-        s, row, col = user.start_voxel(keep)
+        s, row, col = user.start_voxel()
         points = [Click(s, row, col, True)]
         rounds = self.initial_clicks or INITIAL_CLICKS[self.variant]
         for n in range(rounds):
