@@ -496,6 +496,18 @@ def test_ma_middle_slice_on_even_and_odd_extents(extent):
     ]
 
 
+def test_ma_box_slice_option_takes_the_middle_slices_tight_box():
+    from sam2vol import Volume
+
+    gt = np.zeros((12, 12, 9), bool)
+    gt[3:8, 4:9, 2:7] = True
+    gt[5, 2, 3] = True  # outside the middle slice 4
+    image = Volume(np.where(gt, 500.0, 0.0).astype(np.float32), np.eye(4), "synthetic")
+    result = create_protocol("ma2024:box=slice").run(image, gt, "default")
+    box = next(e for e in result.events if e["kind"] == "box")
+    assert sorted([tuple(box["corner_a"]), tuple(box["corner_b"])]) == [(3, 4, 4), (7, 8, 4)]
+
+
 # ----- Dong et al.: prompt_funcs.py @1d72cc1 --------------------------------------------------
 def released_first_frames(non_zero_slices, mode, frame_num=3):
     """First_frame_finding_func (lines 47-67), modes 2 and 4."""

@@ -46,6 +46,10 @@ class SimulatedUser:
         """First and last object slice."""
         return self._nonempty[0], self._nonempty[-1]
 
+    def nearest_nonempty(self, s: int) -> int:
+        """The object slice nearest to ``s`` (ties: the lower one)."""
+        return min(self._nonempty, key=lambda x: (abs(x - s), x))
+
     def dong_slices(self, n: int) -> list[int]:
         """Dong et al.'s prompted slices, see :func:`rules.dong_slices`."""
         return rules.dong_slices(self._nonempty, n)
