@@ -557,3 +557,32 @@ def test_dong_prompts_on_the_released_slices_and_regions(samples, case_id):
             region = released_largest_region(gt[:, :, k])
             depth = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
             assert region[i, j] and depth[i, j] == depth.max()
+
+
+def test_dong_released_propagation_follows_eval_sam2_3d(samples):
+    """eval_sam2_3d.py l. 134-155 with frame mode 4: ``pidx`` is 1 for the backward pass,
+    then the re-adding loop leaves it at 2, so the forward pass starts after the last pick
+    and the IoU list (l. 33-51) holds no slice between the middle and the last pick."""
+    image, gt = samples["lung2"]
+    result = create_protocol("dong2024-3slices:propagation=released").run(image, gt, "default")
+    picks = released_first_frames([int(k) for k in np.flatnonzero(gt.any(axis=(0, 1)))], 4)
+    kinds = [(e["kind"], e.get("start"), e.get("direction")) for e in result.events]
+    point = ("point", None, None)
+    assert kinds[1:] == [
+        point,
+        point,
+        point,
+        ("propagate", picks[1], "backward"),
+        ("clear", None, None),
+        point,
+        point,
+        point,
+        ("propagate", picks[2] + 1, "forward"),
+    ]
+    scored = np.ones(gt.shape[2], bool)
+    scored[picks[1] + 1 : picks[2] + 1] = False  # the slices _run_prop never reaches
+    assert [s for s, *_ in result.slice_dice] == [
+        int(k) for k in np.flatnonzero(gt.any(axis=(0, 1)) & scored)
+    ]
+    m, g = result.mask[:, :, scored], gt[:, :, scored]
+    assert result.dice == pytest.approx(2 * (m & g).sum() / (m.sum() + g.sum()))

@@ -400,7 +400,7 @@ class Protocol(ABC):
                     "units": self.paper_nsd.units,
                     "nsd": scorer.unit_nsd(mask, self.eval_slices, self.paper_nsd.tolerance),
                 }
-            result.slice_dice = scorer.slice_dice(full.to_stack(mask))
+            result.slice_dice = scorer.slice_dice(full.to_stack(mask), self.eval_slices)
             result.mask = mask
         result.events = session.log_dict()["events"]
         result.timings = {

@@ -99,10 +99,16 @@ class Scorer:
             for scope in self.scopes
         }
 
-    def slice_dice(self, pred_stack: np.ndarray) -> list[list[float]]:
-        """``[slice, 2D Dice, reference pixels]`` of every reference-foreground slice."""
+    def slice_dice(self, pred_stack: np.ndarray, scope: str = "all") -> list[list[float]]:
+        """``[slice, 2D Dice, reference pixels]`` of every reference-foreground slice.
+
+        With a protocol-defined ``scope`` (e.g. Shen et al.'s video), only its slices.
+        """
+        keep = self._keep.get(scope) if scope not in SCOPES else None
         out = []
         for s in np.flatnonzero(self._stack.any(axis=(1, 2))):
+            if keep is not None and not keep[s]:
+                continue
             gt, pred = self._stack[s], pred_stack[s]
             out.append([int(s), round(_dice(pred, gt), 6), int(gt.sum())])
         return out
