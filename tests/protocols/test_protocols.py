@@ -138,6 +138,17 @@ def test_absent_object_and_bad_specs(case):
     with pytest.raises(InputError, match="variant"):
         create_protocol("he2024:variant=median")
     assert create_protocol("he2024:variant=code,initial_clicks=none").spec == "he2024-code"
+    for spec, message in (
+        ("shen2024-clicks:propagate=sometimes", "propagate"),
+        ("shen2024-mask:crop=wide", "crop"),
+        ("ma2024:box_prompt=lasso", "box_prompt"),
+        ("ma2024:box=sphere", "box"),
+        ("dong2024:propagation=sideways", "propagation"),
+        ("dong2024:slices=2", "slices"),
+        ("he2024:quantize=uint16", "quantize"),
+    ):
+        with pytest.raises(InputError, match=message):
+            create_protocol(spec)
 
 
 def test_each_protocol_prepares_the_image_as_its_paper():

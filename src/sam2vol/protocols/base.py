@@ -284,6 +284,12 @@ class Protocol(ABC):
     # The paper's own NSD, recorded beside the 2 mm figure (None: the paper has none).
     paper_nsd: ClassVar[PaperNSD | None] = None
 
+    def __post_init__(self) -> None:
+        if self.quantize not in ("none", "uint8"):
+            raise InputError(
+                f"--protocol option quantize: expected none or uint8, got {self.quantize!r}"
+            )
+
     def intensity_for(self, data: np.ndarray) -> str:
         """The paper's intensity preset for this volume (``quantize`` applied)."""
         from sam2vol.intensity import looks_like_ct

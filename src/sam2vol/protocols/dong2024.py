@@ -38,6 +38,7 @@ class Dong2024(Protocol):
     propagation: str = "fixed"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.slices not in (1, 3):
             raise InputError(f"dong2024 slices must be 1 or 3, got {self.slices}")
         if self.propagation not in PROPAGATIONS:

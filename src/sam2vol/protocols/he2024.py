@@ -48,6 +48,7 @@ class He2024(Protocol):
     bg_removal: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.variant not in CENTRES:
             raise InputError(f"he2024 variant must be one of {', '.join(CENTRES)}")
         if self.max_slices < 1:

@@ -35,6 +35,7 @@ class Ma2024(Protocol):
     box_prompt: str = "auto"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.box not in BOXES:
             raise InputError(f"ma2024 box must be one of {', '.join(BOXES)}, got {self.box!r}")
         if self.box_prompt not in BOX_PROMPTS:

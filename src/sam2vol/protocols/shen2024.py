@@ -41,14 +41,17 @@ class _Shen2024(Protocol):
     salient: bool = False
     crop: str = "random"
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.crop not in CROPS:
+            raise InputError(f"shen2024 crop must be one of {', '.join(CROPS)}, got {self.crop!r}")
+
     @property
     def eval_slices(self) -> str:
         return SCOPE
 
     def video(self, run: ProtocolRun) -> tuple[int, int] | None:
         """The video ``range(lo, hi)`` as nii_2_video.py cuts it, or None when empty."""
-        if self.crop not in CROPS:
-            raise InputError(f"shen2024 crop must be one of {', '.join(CROPS)}, got {self.crop!r}")
         counts = run.user.pixel_counts()
         positive = np.flatnonzero(counts > (SALIENT_PIXELS if self.salient else 0))
         if positive.size == 0:
@@ -125,11 +128,14 @@ class Shen2024Clicks(_Shen2024):
     min_pixels: int = 100
     propagate: str = "end"
 
-    def interact(self, run: ProtocolRun) -> str | None:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.propagate not in PROPAGATE:
             raise InputError(
                 f"shen2024-clicks propagate must be end or each, got {self.propagate!r}"
             )
+
+    def interact(self, run: ProtocolRun) -> str | None:
         s, reason = self.centre_frame(run)
         if s is None:
             return reason
