@@ -68,10 +68,13 @@ bench: install-dev
 	$(PY) benchmarks/session_memory.py
 
 PROTOCOLS := shen2024-mask shen2024-clicks he2024 he2024-code ma2024 dong2024 dong2024-3slices
+# Shen et al.'s Dice per click, exactly: one run per number of clicks (5 is shen2024-clicks).
+SHEN_CLICKS := 1 2 3 4
 
-# The README's table and plot: the default engine on the bundled samples, every protocol.
+# The README's table and plots: the default engine on the bundled samples, every protocol.
 results: install
 	$(PIP) install -q -e ".[eval]"
 	rm -rf runs/samples
 	for p in $(PROTOCOLS); do $(VENV)/bin/sam2vol evaluate --dataset samples: --protocol $$p --out runs/samples/$$p || exit 1; done
+	for k in $(SHEN_CLICKS); do $(VENV)/bin/sam2vol evaluate --dataset samples: --protocol shen2024-clicks:clicks=$$k --out runs/samples/shen2024-clicks-$$k || exit 1; done
 	$(VENV)/bin/sam2vol report runs/samples/* --out docs/results --title "Default engine on the bundled samples, every protocol"

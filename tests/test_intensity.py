@@ -39,3 +39,22 @@ def test_auto_and_unknown():
 
 def test_to_uint8():
     np.testing.assert_array_equal(to_uint8(np.array([0.0, 0.5, 1.0, 1.5])), [0, 128, 255, 255])
+
+
+def test_uint8_suffix_floors_to_256_levels_like_astype_uint8():
+    import numpy as np
+
+    from sam2vol.intensity import prepare_stack
+
+    x = np.linspace(-1200, 1200, 4001, dtype=np.float32).reshape(1, 1, -1)
+    got = prepare_stack(x, "ct-he2024+uint8")
+    # He et al.: ScaleIntensityRanged(-1000, 1000 -> 0, 255, clip) then astype(np.uint8)
+    scaled = np.clip((x.astype(np.float64) + 1000) / 2000 * 255, 0, 255)
+    np.testing.assert_array_equal(np.round(got * 255).astype(np.uint8), scaled.astype(np.uint8))
+    assert len(np.unique(got)) == 256
+    # Shen et al.: (x - min) / (max - min) * 255, astype(np.uint8), per slice
+    s = np.random.default_rng(0).normal(size=(3, 5, 7)).astype(np.float32)
+    lo, hi = s.min(axis=(1, 2), keepdims=True), s.max(axis=(1, 2), keepdims=True)
+    expected = (((s - lo) / (hi - lo)) * 255).astype(np.uint8)
+    got = np.round(prepare_stack(s, "slice-minmax+uint8") * 255).astype(np.uint8)
+    np.testing.assert_array_equal(got, expected)

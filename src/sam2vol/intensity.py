@@ -14,6 +14,10 @@ turns that into 8-bit for engines that want images. Presets:
 | mr-percentile  | whole-volume 0.5-99.5 percentile clip, then scale             |
 | slice-minmax   | each slice scaled by its own min and max (Shen et al.)        |
 | auto           | ct-he2024 if the volume looks like CT (min <= -500), else mr-percentile |
+
+Any name may end in ``+uint8`` (``slice-minmax+uint8``): the result is then
+quantised to 256 levels as the papers' pipelines did before writing JPEG
+frames, ``floor(x * 255) / 255`` (their ``astype(np.uint8)`` truncates).
 """
 
 from __future__ import annotations
@@ -77,8 +81,26 @@ def looks_like_ct(data: np.ndarray) -> bool:
     return float(np.min(data)) <= -500
 
 
+QUANTIZE_SUFFIX = "+uint8"
+
+
+def _quantized(preset: IntensityPreset) -> IntensityPreset:
+    def apply(x: np.ndarray) -> np.ndarray:
+        levels = np.floor(np.clip(preset.apply(x), 0.0, 1.0) * np.float32(255))
+        return (levels / np.float32(255)).astype(np.float32)
+
+    return IntensityPreset(preset.name + QUANTIZE_SUFFIX, preset.description + ", 8-bit", apply)
+
+
 def resolve_preset(name: str, data: np.ndarray | None = None) -> IntensityPreset:
-    """The preset called ``name``; ``auto`` picks by modality from ``data``."""
+    """The preset called ``name``; ``auto`` picks by modality from ``data``; ``+uint8`` quantises.
+
+    Example:
+        >>> resolve_preset("ct-he2024+uint8").apply(np.array([[[-1000.0, 1.0, 1000.0]]])).tolist()
+        [[[0.0, 0.49803921580314636, 1.0]]]
+    """
+    if name.endswith(QUANTIZE_SUFFIX):
+        return _quantized(resolve_preset(name[: -len(QUANTIZE_SUFFIX)], data))
     if name == "auto":
         if data is None:
             raise ValueError("auto intensity needs the data")

@@ -9,7 +9,13 @@ import pytest
 from sam2vol import InputError
 from sam2vol.evaluation import ResultsFile, make_report
 from sam2vol.evaluation.report import ALL, build_rows, markdown_table
-from sam2vol.evaluation.stats import dice_at_prompted_slices, mean_ci, relative_positions
+from sam2vol.evaluation.stats import (
+    dice_at_prompted_slices,
+    dice_at_round,
+    mean_ci,
+    pooled_slice_iou,
+    relative_positions,
+)
 
 
 def record(key, dice, *, protocol="he2024", status="ok", rounds=(1, 2), round_dice=(0.5, 0.7)):
@@ -68,7 +74,7 @@ def test_rows_per_structure_and_pooled():
         ("he2024", ALL, 3, 1),
     ]
     table = markdown_table(rows)
-    assert "| msd:Task09_Spleen | he2024 | spleen | 2 | 0.700 [0.000, 1.000] | 0.800" in table
+    assert "| msd:Task09_Spleen | he2024 | spleen | 2 | 0.700 [0.000, 1.000] (?) | 0.700" in table
     pooled = build_rows(records, per_structure=False)
     assert [(r.protocol, r.structure) for r in pooled] == [("dong2024", ALL), ("he2024", ALL)]
 
@@ -83,3 +89,57 @@ def test_make_report_writes_tables_and_figures(tmp_path):
     assert all(p.stat().st_size > 1000 for p in report.figures)
     with pytest.raises(InputError, match=r"no results\.jsonl"):
         make_report([tmp_path / "nothing"], tmp_path / "rep2")
+
+
+def test_dice_at_round_is_nan_after_a_run_stopped():
+    r = record("a/x", 0.7, rounds=(1, 2), round_dice=(0.4, 0.6))
+    values = [dice_at_round(r, n, "all") for n in range(1, 4)]
+    assert values[:2] == [0.4, 0.6] and math.isnan(values[2])
+
+
+def test_pooled_slice_iou_and_paper_nsd_columns():
+    a = record("c1/spleen", 0.8)
+    b = {**record("c2/spleen", 0.6), "slice_dice": [[3, 1.0, 4]]}
+    for r, nsd in ((a, 0.5), (b, 0.7)):
+        r.update(protocol_version=2, nsd_paper={"tolerance": 1.0, "units": "voxel", "nsd": nsd})
+    # IoU = d / (2 - d): 0.2/1.8, 0.8/1.2, 0.4/1.6 and 1.0, pooled over the 4 slices
+    expected = (0.2 / 1.8 + 0.8 / 1.2 + 0.4 / 1.6 + 1.0) / 4
+    assert pooled_slice_iou([a, b]).mean == pytest.approx(expected)
+    (row,) = build_rows([a, b])
+    assert row.nsd_paper[0].mean == pytest.approx(0.6) and row.nsd_paper[1] == "1 voxel"
+    assert row.versions == "2"
+    assert f"| 0.600 (1 voxel) | {expected:.3f} (4 slices) |" in markdown_table([row])
+
+
+def test_report_names_versions_and_draws_dice_vs_clicks(tmp_path):
+    results = ResultsFile(tmp_path / "results.jsonl")
+    for n, dice in enumerate((0.8, 0.6)):
+        r = record(f"c{n}/spleen", dice, protocol="shen2024-clicks", round_dice=(0.5, dice))
+        r.update(protocol_version=2, round_clicks=[1, 2], round_dice=[0.5, dice])
+        results.append(r)
+    report = make_report([results.path], tmp_path / "rep")
+    text = report.markdown.read_text()
+    assert "Protocol version(s): 2." in text
+    assert "![dice_vs_clicks](dice_vs_clicks.png)" in text
+    assert report.csv.read_text().splitlines()[1].endswith(",2,0.700000,?")
+
+
+def test_click_series_groups_exact_runs_by_clicks():
+    from sam2vol.evaluation.report import click_series
+
+    def shen(key, protocol, clicks, dice):
+        r = record(key, dice[-1], protocol=protocol)
+        r.update(round_clicks=clicks, round_dice=dice)
+        return r
+
+    records = [
+        shen("c1/x", "shen2024-clicks:clicks=1", [1], [0.5]),
+        shen("c1/x", "shen2024-clicks", [3], [0.7]),  # 5 asked, stopped after 3
+        shen("c2/x", "shen2024-clicks", [5], [0.9]),
+        shen("c1/x", "shen2024-clicks:propagate=each", [1, 2], [0.4, 0.6]),
+        record("c1/x", 0.8, protocol="he2024"),
+    ]
+    assert click_series(records) == {
+        "msd:Task09_Spleen shen2024-clicks": [(1, 0.5), (3, 0.7), (5, 0.9)],
+        "msd:Task09_Spleen shen2024-clicks:propagate=each": [(1, 0.4), (2, 0.6)],
+    }

@@ -84,51 +84,6 @@ def test_region_centre_paper_and_code_differ():
         rules.region_centre(region, "median")  # type: ignore[arg-type]
 
 
-def test_eroded_click_picks_the_larger_eroded_region():
-    # FN: gt 5x5 rows 1-5, cols 1-5 minus the prediction -> FN = rows 1-5, cols 1-5;
-    # FP: a 4x8 block rows 8-11, cols 2-9 -> eroded rows 9-10, cols 3-8 (12 px).
-    # Eroded FN: rows 2-4, cols 2-4 (9 px) < 12: a negative click at the FP centre:
-    # centroid (9.5, 5.5); (9, 5), (9, 6), (10, 5), (10, 6) tie -> first, (9, 5).
-    gt = box((14, 12), 1, 5, 1, 5)
-    pred = box((14, 12), 8, 11, 2, 9)
-    assert rules.eroded_error_click(gt, pred, 2) == Click(2, 9, 5, False)
-    # Equal eroded sizes also go negative ("positive only if FN is larger").
-    pred_equal = box((14, 12), 8, 12, 2, 6)  # eroded rows 9-11, cols 3-5: 9 px
-    assert rules.eroded_error_click(gt, pred_equal, 2) == Click(2, 10, 4, False)
-
-
-def test_eroded_click_stops_when_erosion_leaves_nothing():
-    # A 2-pixel-thick object vanishes under a 3x3 erosion: no click, unless the un-eroded
-    # fallback (first click only) is asked for: then the centroid (1.5, 3) -> (1, 3).
-    gt = box((6, 8), 1, 2, 1, 5)
-    assert rules.eroded_error_click(gt, np.zeros_like(gt), 0) is None
-    assert rules.eroded_error_click(gt, np.zeros_like(gt), 0, uneroded_fallback=True) == Click(
-        0, 1, 3, True
-    )
-
-
-def test_correction_clicks_centres_and_random_pixel():
-    # FN E: rows 9-13, cols 12-18 -> eroded rows 10-12, cols 13-17 (15 px), centroid (11, 15).
-    # FP F: rows 9-14, cols 2-8 -> eroded rows 10-13, cols 3-7 (20 px), centroid (11.5, 5):
-    # (11, 5) and (12, 5) tie -> (11, 5). F is larger: the third click is negative, at pixel
-    # number rng.integers(20) of the eroded F in row-major order.
-    shape = (16, 24)
-    gt = box(shape, 9, 13, 12, 18)
-    pred = box(shape, 9, 14, 2, 8)
-    k = int(np.random.default_rng(5).integers(20))
-    clicks = rules.correction_clicks(gt, pred, 6, np.random.default_rng(5))
-    assert clicks == [
-        Click(6, 11, 15, True),
-        Click(6, 11, 5, False),
-        Click(6, 10 + k // 5, 3 + k % 5, False),
-    ]
-    # code variant: E: m = (5*33 + 3*75) / 30 = 13 -> (12, 13); F: m = (5*46 + 4*25) / 40
-    # = 8.25 -> (10, 7).
-    code = rules.correction_clicks(gt, pred, 6, np.random.default_rng(5), centre="code")
-    assert code[:2] == [Click(6, 12, 13, True), Click(6, 10, 7, False)]
-    assert rules.correction_clicks(gt, gt, 6, np.random.default_rng(5)) == []
-
-
 # ----- 3D start point, deepest point, worst slice ----------------------------------------------
 def test_start_voxel_nearest_centroid_of_largest_component():
     # Largest component: the prism slices 1-7, rows 2-8, cols 2-8 (343 voxels), centroid
@@ -146,15 +101,3 @@ def test_deepest_point_of_largest_eight_connected_component():
     # 3x3 centres (1, 1) and (4, 4): first in row-major order, (1, 1).
     g = box((10, 12), 0, 2, 0, 2) | box((10, 12), 3, 5, 3, 5) | box((10, 12), 5, 8, 7, 10)
     assert rules.deepest_point_of_largest_component(g) == (1, 1)
-
-
-def test_worst_slice_ties_go_to_more_wrong_pixels():
-    # Slice 0: gt 2x2, prediction empty -> Dice 0, 4 wrong pixels.
-    # Slice 1: gt 3x3, prediction empty -> Dice 0, 9 wrong pixels: chosen.
-    g = np.zeros((3, 6, 6), bool)
-    g[0, :2, :2] = True
-    g[1, :3, :3] = True
-    p = np.zeros_like(g)
-    assert rules.worst_slice(g, p) == 1
-    assert rules.worst_slice(g, p, exclude=[1]) == 0
-    assert rules.worst_slice(g, g) is None

@@ -19,7 +19,7 @@ from typing import Any
 from sam2vol.errors import InputError
 from sam2vol.evaluation.results import ResultsFile
 from sam2vol.evaluation.runner import CONFIG_NAME, RESULTS_NAME
-from sam2vol.evaluation.stats import MeanCI, mean_ci, median
+from sam2vol.evaluation.stats import MeanCI, mean_ci, median, pooled_slice_iou
 
 ALL = "all structures"
 CSV_COLUMNS = (
@@ -38,6 +38,12 @@ CSV_COLUMNS = (
     "nsd_mean",
     "skipped",
     "errors",
+    "nsd_paper_mean",
+    "nsd_paper_tolerance",
+    "slice_iou_pooled",
+    "protocol_version",
+    "dice_scope_mean",
+    "eval_slices",
 )
 
 
@@ -51,6 +57,15 @@ class Row:
     records: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
     errors: int = 0
+
+    @property
+    def dice(self) -> MeanCI:
+        """Dice in each protocol's own slice scope (its headline)."""
+        return mean_ci([r.get("dice") for r in self.records])
+
+    @property
+    def scopes(self) -> str:
+        return ",".join(sorted({str(r.get("eval_slices", "?")) for r in self.records}))
 
     @property
     def dice_all(self) -> MeanCI:
@@ -71,6 +86,25 @@ class Row:
     @property
     def nsd(self) -> MeanCI:
         return mean_ci([r.get("nsd") for r in self.records])
+
+    @property
+    def nsd_paper(self) -> tuple[MeanCI, str]:
+        """The paper's own NSD and its tolerance (``""`` when the protocol has none)."""
+        papers = [r.get("nsd_paper") for r in self.records if r.get("nsd_paper")]
+        if not papers:
+            return mean_ci([]), ""
+        tolerances = sorted({f"{p['tolerance']:g} {p['units']}" for p in papers})
+        return mean_ci([p.get("nsd") for p in papers]), ", ".join(tolerances)
+
+    @property
+    def slice_iou(self) -> MeanCI:
+        """Dong et al.'s 2D IoU over object slices, pooled across volumes."""
+        return pooled_slice_iou(self.records)
+
+    @property
+    def versions(self) -> str:
+        """The protocol versions of the records (``?`` for lines written before versions)."""
+        return ",".join(sorted({str(r.get("protocol_version", "?")) for r in self.records}))
 
 
 @dataclass
@@ -145,16 +179,24 @@ def build_rows(records: list[dict[str, Any]], *, per_structure: bool = True) -> 
 def markdown_table(rows: list[Row]) -> str:
     """The table as Markdown."""
     head = (
-        "| Dataset | Protocol | Structure | n | Dice, all slices | Dice, background slices "
-        "removed | Best Dice over rounds | HD95 mm (median) | NSD 2 mm | skipped |"
+        "| Dataset | Protocol | Structure | n | Dice, protocol's scope | Dice, all slices | "
+        "Dice, background slices "
+        "removed | Best Dice over rounds | HD95 mm (median) | NSD 2 mm | NSD, paper's "
+        "tolerance | 2D IoU, object slices pooled | skipped |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 13]
     for row in rows:
         hd95 = "-" if row.hd95_median != row.hd95_median else f"{row.hd95_median:.1f}"
+        paper, tolerance = row.nsd_paper
+        paper_text = f"{paper.mean:.3f} ({tolerance})" if tolerance and paper.n else "-"
+        iou = row.slice_iou
+        iou_text = f"{iou.mean:.3f} ({iou.n} slices)" if iou.n else "-"
         lines.append(
             f"| {row.dataset} | {row.protocol} | {row.structure} | {len(row.records)} | "
+            f"{row.dice.format()} ({row.scopes}) | "
             f"{row.dice_all.format()} | {row.dice_fg.format()} | {row.best_dice.format()} | "
-            f"{hd95} | {row.nsd.format()} | {row.skipped + row.errors} |"
+            f"{hd95} | {row.nsd.format()} | {paper_text} | {iou_text} | "
+            f"{row.skipped + row.errors} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -180,12 +222,19 @@ def _csv_values(row: Row) -> list[Any]:
         r(row.nsd.mean),
         row.skipped,
         row.errors,
+        r(row.nsd_paper[0].mean),
+        row.nsd_paper[1],
+        r(row.slice_iou.mean),
+        row.versions,
+        r(row.dice.mean),
+        row.scopes,
     ]
 
 
 def _series(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Plot lines: one per protocol (per structure when a single protocol is shown)."""
-    ok = [r for r in records if r.get("status") == "ok"]
+    # the shen2024-clicks:clicks=N runs are points of the Dice-per-click figure
+    ok = [r for r in records if r.get("status") == "ok" and "clicks=" not in r["protocol"]]
     protocols = sorted({r["protocol"] for r in ok})
     datasets = sorted({dataset_label(r["dataset"]) for r in ok})
     out: dict[str, list[dict[str, Any]]] = {}
@@ -193,6 +242,27 @@ def _series(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         parts = [] if len(datasets) == 1 else [dataset_label(r["dataset"])]
         parts.append(r["protocol"] if len(protocols) > 1 else r.get("object", "?"))
         out.setdefault(" ".join(parts), []).append(r)
+    return dict(sorted(out.items()))
+
+
+def click_series(records: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
+    """``(clicks, Dice)`` points of the ``shen2024-clicks`` runs, one line per dataset and options.
+
+    Runs that differ only in ``clicks=N`` form one line (``make results`` runs
+    N = 1..5 for the exact curve); a ``propagate=each`` run gives a point per round.
+    """
+    out: dict[str, list[tuple[int, float]]] = {}
+    for r in records:
+        if r.get("status") != "ok" or not str(r.get("protocol", "")).startswith("shen2024-clicks"):
+            continue
+        name, _, options = r["protocol"].partition(":")
+        kept = [o for o in options.split(",") if o and not o.startswith("clicks=")]
+        label = f"{dataset_label(r['dataset'])} {name}" + (":" + ",".join(kept) if kept else "")
+        pairs = list(zip(r.get("round_clicks") or [], r.get("round_dice") or [], strict=False))
+        each = "propagate=each" in options
+        out.setdefault(label, []).extend(
+            (int(c), float(d)) for c, d in (pairs if each else pairs[-1:])
+        )
     return dict(sorted(out.items()))
 
 
@@ -226,22 +296,34 @@ def make_report(
     if series:
         figures.append(plots.dice_vs_prompted_slices(series, out / "dice_vs_prompted_slices.png"))
         figures.append(plots.dice_by_slice_position(series, out / "dice_by_slice_position.png"))
+    clicks = click_series(records)
+    if clicks:
+        figures.append(plots.dice_vs_clicks(clicks, out / "dice_vs_clicks.png"))
     engines = sorted({str(r.get("engine")) for r in records})
+    versions = sorted({str(r.get("protocol_version", "?")) for r in records})
     text = [
         f"# {title}",
         "",
-        f"Engine(s): {', '.join(engines)}. Runs: {', '.join(str(p) for p in runs)}.",
+        f"Engine(s): {', '.join(engines)}. Protocol version(s): {', '.join(versions)}. "
+        f"Runs: {', '.join(str(p) for p in runs)}.",
         "",
         markdown_table(rows),
         "Dice values are means over objects with a 95% Student-t confidence interval "
-        "(mean ± t(0.975, n-1)·s/√n, clipped to [0, 1]; none for n = 1). "
+        "(mean ± t(0.975, n-1)·s/√n, clipped to [0, 1]; none for n = 1). *Protocol's "
+        "scope*: the slices the paper scored (`video`: Shen et al.'s video range; "
+        "`foreground`: slices showing the object; `all`). "
         "*Background slices removed*: only "
         "slices where the reference shows the object are scored. *Best Dice over rounds*: "
         "the best volume Dice after any round, in the protocol's own slice scope. HD95 and "
-        "NSD (2 mm tolerance) in the protocol's slice scope. *skipped*: objects the "
+        "NSD (2 mm tolerance) in the protocol's slice scope. *NSD, paper's tolerance*: the "
+        "paper's own NSD (Shen et al.: 1 voxel, unit spacing) in the same scope. *2D IoU, "
+        "object slices pooled*: Dong et al.'s figure, the mean 2D IoU over every slice that "
+        "shows the object, pooled across volumes. *skipped*: objects the "
         "protocol's rules exclude or that failed. Figures: 95% bands are drawn for up to "
-        f"{plots.MAX_BANDS} lines a panel; protocols that prompt a fixed number of slices "
-        "are points with 95% error bars.",
+        f"{plots.MAX_BANDS} lines a panel; protocols with one round are points with 95% "
+        "error bars; n (objects, or slices per bin) is written at each point; runs that "
+        "stopped early are left out of later rounds (n drops), and a dotted line shows "
+        "the mean with their last Dice carried forward, as He et al.'s plotting code does.",
         "",
     ]
     for figure in figures:

@@ -85,6 +85,24 @@ def dice_at_prompted_slices(record: dict[str, Any], n: int, scope: str) -> float
     return value
 
 
+def dice_at_round(record: dict[str, Any], n: int, scope: str) -> float:
+    """Dice after round ``n`` (1-based); NaN when the run stopped before it."""
+    dice = (record.get("round_dice_by_scope") or {}).get(scope) or []
+    return float(dice[n - 1]) if 0 < n <= len(dice) else math.nan
+
+
+def pooled_slice_iou(records: Sequence[dict[str, Any]]) -> MeanCI:
+    """Dong et al.'s figure: mean 2D IoU over every object slice of every record, pooled.
+
+    Each ``slice_dice`` entry is a slice where the reference shows the object;
+    IoU is ``d / (2 - d)`` of its 2D Dice ``d``.
+    """
+    values = [
+        float(d) / (2.0 - float(d)) for r in records for _, d, *_ in r.get("slice_dice") or []
+    ]
+    return mean_ci(values, bounds=(0.0, 1.0))
+
+
 def relative_positions(record: dict[str, Any]) -> list[tuple[float, float]]:
     """(position in the object's extent from 0 to 1, 2D Dice) of every reference slice."""
     first, last = record["extent"]

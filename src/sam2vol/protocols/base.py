@@ -20,13 +20,25 @@ import numpy as np
 
 from sam2vol.engines import Engine
 from sam2vol.errors import InputError
+from sam2vol.protocols.frame import ArrayFrame
 from sam2vol.protocols.rules import Click
-from sam2vol.protocols.scoring import Scorer
+from sam2vol.protocols.scoring import SCOPES, Scorer
 from sam2vol.protocols.user import SimulatedUser
 from sam2vol.session import Session
+from sam2vol.slicing import SliceGeometry
 from sam2vol.volume import Volume
 
 OBJECT_ID = 1
+# Bumped whenever a protocol's prompts, slices or scores change; every result line carries it.
+PROTOCOL_VERSION = 2
+
+
+@dataclass(frozen=True)
+class PaperNSD:
+    """A paper's own NSD: tolerance in voxels of unit spacing (e.g. Shen et al.: 1 pixel)."""
+
+    tolerance: float
+    units: str = "voxel"
 
 
 @dataclass
@@ -60,11 +72,17 @@ class ProtocolResult:
         rounds: Scores after every round.
         metrics: Final metrics per slice scope (:meth:`MetricResult.to_json_dict`).
         prompted_slices: Slices prompted, in the order they were prompted.
+        stopped_early: Why the run ended before its last round (None: it did not).
+        video_slices: The slices the engine was given, when the protocol removes
+            the others from the video (He et al.'s background removal); the
+            ``events`` then index this video, the rest of the result the volume.
         slice_dice: ``[slice, 2D Dice, reference pixels]`` of every reference slice (final).
         extent: First and last reference slice.
         axis: Slicing view.
         intensity: Intensity preset the session used.
         engine: Engine name.
+        nsd_paper: The paper's own NSD (its tolerance and units) in the headline
+            scope, beside the 2 mm ``nsd``; None where the paper reports none.
         events: The session's event log (JSON dicts); replaying it reproduces the masks.
         timings: Wall times in seconds (``total``, ``set_image``, ``rounds``).
         mask: The final mask on the volume grid (not serialised).
@@ -77,11 +95,14 @@ class ProtocolResult:
     rounds: list[RoundResult] = field(default_factory=list)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     prompted_slices: list[int] = field(default_factory=list)
+    stopped_early: str | None = None
+    video_slices: list[int] | None = None
     slice_dice: list[list[float]] = field(default_factory=list)
     extent: tuple[int, int] | None = None
     axis: str = "axial"
     intensity: str = "auto"
     engine: str = ""
+    nsd_paper: dict[str, Any] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, Any] = field(default_factory=dict)
     mask: np.ndarray | None = field(default=None, repr=False)
@@ -101,6 +122,7 @@ class ProtocolResult:
         final = self.metrics.get(self.eval_slices, {})
         return {
             "protocol": self.protocol,
+            "protocol_version": PROTOCOL_VERSION,
             "status": self.status,
             "reason": self.reason,
             "eval_slices": self.eval_slices,
@@ -117,11 +139,14 @@ class ProtocolResult:
             "round_clicks": [r.clicks for r in self.rounds],
             "metrics": self.metrics,
             "prompted_slices": self.prompted_slices,
+            "stopped_early": self.stopped_early,
+            "video_slices": self.video_slices,
             "extent": list(self.extent) if self.extent else None,
             "slice_dice": self.slice_dice,
             "axis": self.axis,
             "intensity": self.intensity,
             "engine": self.engine,
+            "nsd_paper": self.nsd_paper,
             "events": self.events,
             "timings": {**self.timings, "rounds": [r.seconds for r in self.rounds]},
         }
@@ -130,16 +155,21 @@ class ProtocolResult:
 class ProtocolRun:
     """What a protocol's :meth:`Protocol.interact` works with during one run.
 
+    Every slice, row and column it takes or returns is in the array frame
+    (:class:`~sam2vol.protocols.frame.ArrayFrame`), as the released code used.
+
     Attributes:
         user: The simulated user (the only view of the reference).
         rng: The run's random generator (seeded).
         session: The session (its events are the log).
+        frame: The array frame.
     """
 
     def __init__(
         self, session: Session, user: SimulatedUser, scorer: Scorer, rng, eval_slices: str
     ):
         self.session = session
+        self.frame = ArrayFrame(session.geometry)
         self.user = user
         self.rng = rng
         self._scorer = scorer
@@ -147,6 +177,7 @@ class ProtocolRun:
         self.rounds: list[RoundResult] = []
         self.prompted: list[int] = []
         self.clicks = 0
+        self.stop_reason: str | None = None
         self._round_start = time.perf_counter()
 
     # ----- prompting ----------------------------------------------------------------------
@@ -160,31 +191,48 @@ class ProtocolRun:
 
         ``new=False`` marks a click re-sent after :meth:`clear` (not counted again).
         """
-        g = self.session.geometry
         self.session.add_point(
-            g.slice_to_voxel(click.slice_index, click.row, click.col),
+            self.frame.voxel(click.slice_index, click.row, click.col),
             positive=click.positive,
             object_id=OBJECT_ID,
         )
         self._prompted(click.slice_index, new)
 
     def draw_mask(self, s: int, mask: np.ndarray) -> None:
-        """A mask prompt on slice ``s`` (``mask`` in display orientation)."""
-        self.session.add_mask(self.session.geometry.slice_to_plane(mask), s, object_id=OBJECT_ID)
+        """A mask prompt on slice ``s`` (``mask`` in the array frame)."""
+        self.session.add_mask(mask, s, object_id=OBJECT_ID)
         self._prompted(s)
 
     def draw_box(self, s: int, box: tuple[int, int, int, int]) -> None:
-        """A box prompt ``(row0, col0, row1, col1)`` on slice ``s``."""
-        g = self.session.geometry
+        """A box prompt ``(row0, col0, row1, col1)`` on slice ``s``, inclusive corners."""
         r0, c0, r1, c1 = box
         self.session.add_box(
-            g.slice_to_voxel(s, r0, c0), g.slice_to_voxel(s, r1, c1), object_id=OBJECT_ID
+            self.frame.voxel(s, r0, c0), self.frame.voxel(s, r1, c1), object_id=OBJECT_ID
         )
         self._prompted(s)
+
+    def display_box(self, s: int, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """An array-frame box ``(row0, col0, row1, col1)`` in the engine's display pixels."""
+        g = self.session.geometry
+        corners = [g.voxel_to_slice(self.frame.voxel(s, r, c)) for r, c in (box[:2], box[2:])]
+        rows, cols = [c[1] for c in corners], [c[2] for c in corners]
+        return min(rows), min(cols), max(rows), max(cols)
 
     def clear(self) -> None:
         """Forget every prompt and mask of the object (prompts are then re-sent)."""
         self.session.clear(OBJECT_ID)
+
+    def clear_slice(self, s: int) -> None:
+        """Forget the object's prompts (and mask) on slice ``s`` only."""
+        self.session.clear(OBJECT_ID, s)
+
+    def stop(self, reason: str) -> None:
+        """End the run before its last round (the released code's ``break``), saying why."""
+        self.stop_reason = reason
+
+    def define_scope(self, name: str, keep: np.ndarray) -> None:
+        """Score a protocol-defined slice set (a bool per slice) as scope ``name``."""
+        self._scorer.add_scope(name, keep)
 
     def propagate(
         self, start: int | None = None, *, direction="both", reset_between: bool = False
@@ -195,9 +243,11 @@ class ProtocolRun:
 
     # ----- state --------------------------------------------------------------------------
     def prediction(self, s: int | None = None) -> np.ndarray:
-        """The current mask: of slice ``s`` (display orientation), or the whole stack."""
+        """The current mask (array frame): of slice ``s``, or the whole stack."""
         stack = self.session.mask_stack(OBJECT_ID)
-        return stack.copy() if s is None else stack[s].copy()
+        if s is None:
+            return np.ascontiguousarray(self.frame.from_display(stack))
+        return np.ascontiguousarray(self.frame.slice_from_display(stack[s]))
 
     def end_round(self) -> float:
         """Score the current mask as one round; returns its Dice in the protocol's scope."""
@@ -218,9 +268,41 @@ class ProtocolRun:
 
 @dataclass
 class Protocol(ABC):
-    """Base class of the protocols; subclasses are dataclasses whose fields are options."""
+    """Base class of the protocols; subclasses are dataclasses whose fields are options.
+
+    Attributes:
+        intensity: Intensity preset; ``paper``: as the paper prepared its images.
+        quantize: ``uint8``: round the prepared image to 8 bits (floor, as the
+            papers' ``astype(np.uint8)`` before JPEG); ``none``: keep floats.
+    """
 
     name: ClassVar[str] = "base"
+    intensity: str = "paper"
+    quantize: str = "none"
+    # Intensity preset as the paper prepared its images: (for CT, otherwise).
+    paper_intensity: ClassVar[tuple[str, str]] = ("auto", "auto")
+    # The paper's own NSD, recorded beside the 2 mm figure (None: the paper has none).
+    paper_nsd: ClassVar[PaperNSD | None] = None
+
+    def __post_init__(self) -> None:
+        if self.quantize not in ("none", "uint8"):
+            raise InputError(
+                f"--protocol option quantize: expected none or uint8, got {self.quantize!r}"
+            )
+
+    def intensity_for(self, data: np.ndarray) -> str:
+        """The paper's intensity preset for this volume (``quantize`` applied)."""
+        from sam2vol.intensity import looks_like_ct
+
+        if self.quantize not in ("none", "uint8"):
+            raise InputError(
+                f"--protocol option quantize: expected none or uint8, got {self.quantize!r}"
+            )
+        ct, other = self.paper_intensity
+        preset = (
+            self.intensity if self.intensity != "paper" else (ct if looks_like_ct(data) else other)
+        )
+        return preset + ("+uint8" if self.quantize == "uint8" else "")
 
     @property
     def eval_slices(self) -> str:
@@ -239,6 +321,10 @@ class Protocol(ABC):
 
         return protocol_spec(self)
 
+    def video_slices(self, reference: np.ndarray) -> np.ndarray | None:
+        """Slices to keep in the engine's video (None: all), from the array-frame reference."""
+        return None
+
     @abstractmethod
     def interact(self, run: ProtocolRun) -> str | None:
         """Play the user; return a reason to skip the object, or None when done."""
@@ -251,7 +337,7 @@ class Protocol(ABC):
         *,
         seed: int = 0,
         axis: str = "axial",
-        intensity: str = "auto",
+        intensity: str | None = None,
     ) -> ProtocolResult:
         """Run the protocol on one object.
 
@@ -261,18 +347,29 @@ class Protocol(ABC):
             engine: An engine (or its name).
             seed: Seed of the run's random generator.
             axis: Slicing view.
-            intensity: Intensity preset.
+            intensity: Intensity preset; None: the protocol's own (its
+                ``intensity`` option, ``paper`` by default).
         """
         reference = np.asarray(reference, dtype=bool)
         if reference.shape != volume.shape:
             raise InputError(f"reference shape {reference.shape} != image {volume.shape}")
+        if intensity is None:
+            intensity = self.intensity_for(volume.data)
         start = time.perf_counter()
-        session = Session(volume, engine, axis=axis, intensity=intensity)  # type: ignore[arg-type]
+        full = SliceGeometry.for_volume(volume, axis)  # type: ignore[arg-type]
+        kept = self.video_slices(ArrayFrame(full).to_stack(reference)) if reference.any() else None
+        video, video_reference = volume, reference
+        if kept is not None:  # the engine sees only these slices, as a shorter video
+            video = Volume(
+                np.take(volume.data, kept, axis=full.slice_axis), volume.affine, volume.source
+            )
+            video_reference = np.take(reference, kept, axis=full.slice_axis)
+        session = Session(video, engine, axis=axis, intensity=intensity)  # type: ignore[arg-type]
         set_image = time.perf_counter() - start
         g = session.geometry
         scopes = tuple(dict.fromkeys(("all", "foreground", self.eval_slices)))
-        scorer = Scorer(reference, g, scopes)
-        user = SimulatedUser(g.to_stack(reference))
+        scorer = Scorer(video_reference, g, scopes)
+        user = SimulatedUser(ArrayFrame(g).to_stack(video_reference), g.slice_axis)
         session.add_object("object", object_id=OBJECT_ID)
         run = ProtocolRun(session, user, scorer, np.random.default_rng(seed), self.eval_slices)
         reason = self.interact(run) if reference.any() else "the object is absent"
@@ -284,16 +381,32 @@ class Protocol(ABC):
             axis=g.axis,
             intensity=session.intensity,
             engine=session.engine.name,
-            extent=scorer.extent if reference.any() else None,
-            prompted_slices=list(run.prompted),
+            prompted_slices=[int(s if kept is None else kept[s]) for s in run.prompted],
+            stopped_early=run.stop_reason,
+            video_slices=None if kept is None else [int(s) for s in kept],
         )
+        if kept is not None:  # score on the whole volume: nothing predicted off the video
+            scorer = Scorer(reference, full, tuple(s for s in scopes if s in SCOPES))
+        result.extent = scorer.extent if reference.any() else None
         if reason is None:
             if not run.rounds:
                 raise RuntimeError(f"protocol {self.name} ended without scoring a round")
             mask = session.mask(OBJECT_ID)
+            if kept is not None:
+                whole = np.zeros(reference.shape, dtype=bool)
+                index: list[Any] = [slice(None)] * 3
+                index[full.slice_axis] = kept
+                whole[tuple(index)] = mask
+                mask = whole
             result.rounds = run.rounds
             result.metrics = scorer.final(mask)
-            result.slice_dice = scorer.slice_dice(session.mask_stack(OBJECT_ID))
+            if self.paper_nsd is not None:
+                result.nsd_paper = {
+                    "tolerance": self.paper_nsd.tolerance,
+                    "units": self.paper_nsd.units,
+                    "nsd": scorer.unit_nsd(mask, self.eval_slices, self.paper_nsd.tolerance),
+                }
+            result.slice_dice = scorer.slice_dice(full.to_stack(mask), self.eval_slices)
             result.mask = mask
         result.events = session.log_dict()["events"]
         result.timings = {

@@ -1,9 +1,12 @@
 """The simulated user's click rules, as pure functions of 2D/3D masks.
 
 Every function takes the reference mask (and the current prediction) of one
-slice in display orientation ``(row, col)``, or a slice stack ``(s, row, col)``,
-and returns where the simulated user would click. Ties are always broken by
-the first pixel in row-major (C) order, so every rule is deterministic.
+slice ``(row, col)``, or a slice stack ``(s, row, col)``, in the *array frame*
+the authors' released code worked in: slice ``s`` is ``data.take(s,
+slice_axis)`` of the file's array (nibabel's ``data[:, :, k]`` for axial), so
+``row`` and ``col`` are array indices, not the radiological display (see
+:mod:`sam2vol.protocols.frame`). Each rule follows the released code of its
+paper, ties included; ``docs/protocols.md`` cites the lines.
 :class:`sam2vol.protocols.user.SimulatedUser` binds them to one reference.
 """
 
@@ -43,7 +46,10 @@ def deepest_in_components(region: np.ndarray) -> tuple[float, tuple[int, int] | 
     background), padded by one pixel so the image edge counts as border, and
     its Euclidean distance transform taken. The depth of a pixel is its
     distance to the nearest pixel outside its component (an isolated pixel has
-    depth 1). Returns ``(0.0, None)`` for an empty region.
+    depth 1). As in Shen et al.'s ``find_largest_enclosed_point``: the first
+    deepest pixel in row-major order within a component, and the first
+    component in label (raster) order on a tie between components. Returns
+    ``(0.0, None)`` for an empty region.
 
     Example:
         >>> r = np.zeros((5, 6), bool); r[1:4, 1:4] = True; r[0, 5] = True
@@ -61,7 +67,7 @@ def deepest_in_components(region: np.ndarray) -> tuple[float, tuple[int, int] | 
         row, col = np.unravel_index(flat, depth.shape)
         at = (int(row) + box[0].start, int(col) + box[1].start)
         value = float(depth.flat[flat])
-        if value > best_depth or (value == best_depth and best_at is not None and at < best_at):
+        if value > best_depth:  # strict: the first component (label order) wins ties
             best_depth, best_at = value, at
     return best_depth, best_at
 
@@ -124,26 +130,21 @@ def region_centre(region: np.ndarray, centre: Centre = "paper") -> tuple[int, in
         cr, cc = rows.mean(), cols.mean()
     else:
         cr = cc = np.concatenate([rows, cols]).mean()
+    # first in row-major order on a tie (torch.nonzero order, sorted stably)
     index = int(np.argmin((rows - cr) ** 2 + (cols - cc) ** 2))
     return int(rows[index]), int(cols[index])
 
 
 def eroded_error_click(
-    gt: np.ndarray,
-    pred: np.ndarray,
-    slice_index: int,
-    *,
-    centre: Centre = "paper",
-    uneroded_fallback: bool = False,
+    gt: np.ndarray, pred: np.ndarray, slice_index: int, *, centre: Centre = "code"
 ) -> Click | None:
-    """He et al.'s initial click: in the larger eroded error region, at its centre.
+    """He et al.'s next initial click (``get_points_from_false_pred``, ``num_point=1``).
 
-    Both error regions are eroded by a 3x3 square. Positive at the centre of
-    the eroded false negatives if they are strictly larger than the eroded
-    false positives, else negative at the centre of the eroded false
-    positives. None when both are empty after erosion, unless
-    ``uneroded_fallback``: then the same rule runs on the un-eroded regions
-    (used for the very first click on an object at most two pixels thick).
+    Both error regions are eroded by a 3x3 square (image edge as background).
+    Positive at the centre of the eroded false negatives if they hold strictly
+    more pixels than the eroded false positives, else negative at the centre
+    of the eroded false positives. None when that region is empty: the
+    initial clicking ends there (there is no fallback to un-eroded regions).
 
     Example:
         >>> gt = np.zeros((7, 7), bool); gt[1:6, 1:6] = True
@@ -152,13 +153,11 @@ def eroded_error_click(
     """
     raw_fn, raw_fp = error_regions(gt, pred)
     fn, fp = erode(raw_fn), erode(raw_fp)
-    if uneroded_fallback and not fn.any() and not fp.any():
-        fn, fp = raw_fn, raw_fp
-    n_fn, n_fp = int(fn.sum()), int(fp.sum())
-    if n_fn == 0 and n_fp == 0:
+    positive = int(fn.sum()) > int(fp.sum())
+    region = fn if positive else fp
+    if not region.any():
         return None
-    positive = n_fn > n_fp
-    row, col = region_centre(fn if positive else fp, centre)
+    row, col = region_centre(region, centre)
     return Click(slice_index, row, col, positive)
 
 
@@ -168,50 +167,49 @@ def correction_clicks(
     slice_index: int,
     rng: np.random.Generator,
     *,
-    centre: Centre = "paper",
+    centre: Centre = "code",
 ) -> list[Click]:
-    """He et al.'s up to three clicks on a newly prompted slice.
+    """He et al.'s up to three clicks on the worst slice (``num_point=3``).
 
     On the error regions eroded by a 3x3 square: a positive click at the
     centre of the false negatives (if any are left), a negative click at the
     centre of the false positives (if any), and one more click at a random
-    pixel (``rng``, uniform over the region's pixels in row-major order) of the
-    larger region (false negatives on a tie), with that region's sign. When
-    erosion leaves nothing, the same rules run on the un-eroded regions. An
-    empty list means the slice has no error.
+    pixel (``rng``, uniform over the region's pixels in row-major order) of
+    the false negatives if they hold strictly more pixels, else of the false
+    positives (if not empty), with that region's sign. An empty list (erosion
+    left nothing) ends the protocol: there is no fallback to un-eroded regions.
     """
     raw_fn, raw_fp = error_regions(gt, pred)
     fn, fp = erode(raw_fn), erode(raw_fp)
-    if not fn.any() and not fp.any():
-        fn, fp = raw_fn, raw_fp
     clicks = []
     if fn.any():
         clicks.append(Click(slice_index, *region_centre(fn, centre), True))
     if fp.any():
         clicks.append(Click(slice_index, *region_centre(fp, centre), False))
-    if clicks:
-        positive = int(fn.sum()) >= int(fp.sum())
-        rows, cols = np.nonzero(fn if positive else fp)
+    positive = int(fn.sum()) > int(fp.sum())
+    rows, cols = np.nonzero(fn if positive else fp)
+    if rows.size:
         pick = int(rng.integers(rows.size))
         clicks.append(Click(slice_index, int(rows[pick]), int(cols[pick]), positive))
     return clicks
 
 
-def start_voxel(gt_stack: np.ndarray) -> tuple[int, int, int]:
-    """He et al.'s start point: the voxel of the largest 3D component nearest its centroid.
+def start_voxel(gt: np.ndarray) -> tuple[int, int, int]:
+    """He et al.'s start point (``get_points_from_label``), on the array ``[i, j, k]``.
 
-    Components are 26-connected; the largest by voxel count (ties: the one
-    reached first in C order). Distances are in index units of the stack
-    ``(s, row, col)``; ties go to the first voxel in C order.
+    The largest 26-connected 3D component (ties: the one reached first in C
+    order); its voxel nearest to the component's centroid, distances in index
+    units; ties go to the first voxel in C order of ``[i, j, k]`` (the order
+    of ``torch.nonzero``, sorted stably).
 
     Example:
-        >>> g = np.zeros((4, 5, 5), bool); g[1:4, 1:4, 1:3] = True; g[0, 0, 4] = True
-        >>> start_voxel(g)  # centroid (2, 2, 1.5): (2, 2, 1) and (2, 2, 2) tie
-        (2, 2, 1)
+        >>> g = np.zeros((5, 5, 4), bool); g[1:4, 1:3, 1:4] = True; g[4, 4, 0] = True
+        >>> start_voxel(g)  # centroid (2, 1.5, 2): (2, 1, 2) and (2, 2, 2) tie
+        (2, 1, 2)
     """
     import cc3d
 
-    labels = cc3d.connected_components(np.ascontiguousarray(gt_stack, dtype=np.uint8))
+    labels = cc3d.connected_components(np.ascontiguousarray(gt, dtype=np.uint8))
     counts = np.bincount(labels.ravel())
     counts[0] = 0
     if counts.max() == 0:
@@ -225,9 +223,10 @@ def start_voxel(gt_stack: np.ndarray) -> tuple[int, int, int]:
 def deepest_point_of_largest_component(gt: np.ndarray) -> tuple[int, int]:
     """Dong et al.'s click: deepest pixel of the largest 8-connected component of a slice.
 
-    Depth is the Euclidean distance transform in pixels with the image edge as
-    border; the largest component by pixel count (ties: the first labelled in
-    row-major order); ties in depth go to the first pixel in row-major order.
+    The largest component by pixel count; on a tie the one labelled *last*
+    (Dong et al. sort ``(ratio, id)`` pairs and reverse them). Depth is the
+    Euclidean distance transform in pixels with the image edge as border;
+    ties in depth go to the first pixel in row-major order.
 
     Example:
         >>> g = np.zeros((6, 8), bool); g[0:2, 0:2] = True; g[1:6, 3:8] = True
@@ -243,7 +242,26 @@ def deepest_point_of_largest_component(gt: np.ndarray) -> tuple[int, int]:
         raise ValueError("deepest_point_of_largest_component needs a non-empty mask")
     counts = np.bincount(labels.ravel())
     counts[0] = 0
-    return deepest_pixel(labels == int(np.argmax(counts)))
+    largest = int(np.flatnonzero(counts == counts.max())[-1])
+    return deepest_pixel(labels == largest)
+
+
+def dong_slices(nonempty: list[int], n: int) -> list[int]:
+    """Dong et al.'s prompted slices (``First_frame_finding_func``) of the object slices ``L``.
+
+    ``n=1``: ``L[len(L) // 2]`` (frame mode 2). ``n=3`` (frame mode 4):
+    ``step = max(1, len(L) // 4)``, ``picks = L[::step]``, then ``picks[1:4]``
+    if more than 4 were picked, else ``picks[:3]``.
+
+    Example:
+        >>> dong_slices(list(range(10, 20)), 3)  # step 2: 10 12 14 16 18 -> 12 14 16
+        [12, 14, 16]
+    """
+    if n == 1:
+        return [nonempty[len(nonempty) // 2]]
+    step = max(1, len(nonempty) // (n + 1))
+    picks = nonempty[::step]
+    return picks[1 : n + 1] if len(picks) > n + 1 else picks[:n]
 
 
 def slice_dice(gt: np.ndarray, pred: np.ndarray) -> float:
@@ -253,26 +271,38 @@ def slice_dice(gt: np.ndarray, pred: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * int((gt & pred).sum()) / total
 
 
-def worst_slice(gt_stack: np.ndarray, pred_stack: np.ndarray, exclude=()) -> int | None:
-    """He et al.'s next slice: lowest 2D Dice among reference-foreground slices.
+def _dice32(gt: np.ndarray, pred: np.ndarray) -> float:
+    """2D Dice in float32, as MONAI's ``compute_dice`` gives it (ties are decided on it)."""
+    total = np.float32(int(gt.sum()) + int(pred.sum()))
+    return float(np.float32(2 * int((gt & pred).sum())) / total)
 
-    Slices in ``exclude`` (already prompted) are skipped. Ties go to the slice
-    with the most wrong pixels (false negatives + false positives), then to the
-    lowest index. None when no candidate is left or every candidate is perfect.
+
+# He et al. weigh wrong pixels as |pred - label| on uint8 tensors: a false
+# negative wraps to 255, a false positive counts 1.
+HE_FN_WEIGHT = 255
+
+
+def worst_slice(gt_stack: np.ndarray, pred_stack: np.ndarray) -> tuple[int, float] | None:
+    """He et al.'s next slice and its 2D Dice: the lowest Dice among reference slices.
+
+    Every slice where the reference shows the object is a candidate, prompted
+    before or not. Dice is compared in float32 (MONAI's ``compute_dice``).
+    Ties go to the slice with the larger error weight ``false positives +
+    255 * false negatives`` (the released code's ``torch.abs(pred -
+    label).sum()`` on uint8), then to the lowest index.
+    None only when the reference is empty.
 
     Example:
         >>> g = np.zeros((3, 4, 4), bool); g[:, 1:3, 1:3] = True
         >>> p = g.copy(); p[1, 1, 1] = False; p[2] = False
-        >>> worst_slice(g, p), worst_slice(g, p, exclude=[2])
-        (2, 1)
+        >>> worst_slice(g, p)
+        (2, 0.0)
     """
-    candidates = [int(s) for s in np.flatnonzero(gt_stack.any(axis=(1, 2))) if s not in exclude]
     best: tuple[float, int, int] | None = None
-    for s in candidates:
-        wrong = int((gt_stack[s] ^ pred_stack[s]).sum())
-        key = (slice_dice(gt_stack[s], pred_stack[s]), -wrong, s)
+    for s in np.flatnonzero(gt_stack.any(axis=(1, 2))):
+        fn, fp = error_regions(gt_stack[s], pred_stack[s])
+        weight = int(fp.sum()) + HE_FN_WEIGHT * int(fn.sum())
+        key = (_dice32(gt_stack[s], pred_stack[s]), -weight, int(s))
         if best is None or key < best:
             best = key
-    if best is None or best[0] >= 1.0:
-        return None
-    return best[2]
+    return None if best is None else (best[2], best[0])

@@ -49,7 +49,33 @@ class Scorer:
         self._keep = {
             scope: select_slices(self._stack, axis=0, mode=scope)  # type: ignore[arg-type]
             for scope in self.scopes
+            if scope in SCOPES
         }
+        self.scopes = tuple(self._keep)
+
+    def add_scope(self, name: str, keep: np.ndarray) -> None:
+        """A protocol-defined scope: ``keep`` is a bool per slice."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (self._stack.shape[0],):
+            raise ValueError(f"scope {name!r} needs one bool per slice, got shape {keep.shape}")
+        self._keep[name] = keep
+        self.scopes = tuple(dict.fromkeys((*self.scopes, name)))
+
+    def _slices(self, scope: str):
+        return scope if scope in SCOPES else self._keep[scope]
+
+    def unit_nsd(self, pred: np.ndarray, scope: str, tolerance: float) -> float:
+        """NSD at ``tolerance`` voxels with unit spacing on every axis (the papers' pixel units)."""
+        from sam2vol.metrics import evaluate
+
+        return evaluate(
+            pred,
+            self._reference,
+            spacing_mm=(1.0, 1.0, 1.0),
+            tolerance_mm=tolerance,
+            slice_axis=self._geometry.slice_axis,
+            slices=self._slices(scope),  # type: ignore[arg-type]
+        ).nsd
 
     def round_dice(self, pred_stack: np.ndarray) -> dict[str, float]:
         """Volume Dice of a slice stack in every scope."""
@@ -68,15 +94,21 @@ class Scorer:
                 spacing_mm=self._geometry.spacing_mm,
                 tolerance_mm=self.tolerance_mm,
                 slice_axis=self._geometry.slice_axis,
-                slices=scope,  # type: ignore[arg-type]
+                slices=self._slices(scope),  # type: ignore[arg-type]
             ).to_json_dict()
             for scope in self.scopes
         }
 
-    def slice_dice(self, pred_stack: np.ndarray) -> list[list[float]]:
-        """``[slice, 2D Dice, reference pixels]`` of every reference-foreground slice."""
+    def slice_dice(self, pred_stack: np.ndarray, scope: str = "all") -> list[list[float]]:
+        """``[slice, 2D Dice, reference pixels]`` of every reference-foreground slice.
+
+        With a protocol-defined ``scope`` (e.g. Shen et al.'s video), only its slices.
+        """
+        keep = self._keep.get(scope) if scope not in SCOPES else None
         out = []
         for s in np.flatnonzero(self._stack.any(axis=(1, 2))):
+            if keep is not None and not keep[s]:
+                continue
             gt, pred = self._stack[s], pred_stack[s]
             out.append([int(s), round(_dice(pred, gt), 6), int(gt.sum())])
         return out

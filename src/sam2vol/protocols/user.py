@@ -4,8 +4,8 @@ A protocol never touches the ground truth itself. It asks a
 :class:`SimulatedUser` the questions a person annotating the volume would
 answer by looking at it ("where is the middle of the object?", "where is the
 biggest mistake on this slice?"), and every answer follows one documented rule
-of :mod:`sam2vol.protocols.rules`. Coordinates are those of the slice stack
-``(s, row, col)`` of :mod:`sam2vol.slicing`.
+of :mod:`sam2vol.protocols.rules`. Coordinates are those of the array-frame
+slice stack ``(s, row, col)`` of :mod:`sam2vol.protocols.frame`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ class SimulatedUser:
     """Answers a protocol's questions from the reference mask, by fixed rules.
 
     Args:
-        reference: The object's reference mask as a slice stack ``(s, row, col)``.
+        reference: The object's reference mask as an array-frame slice stack ``(s, row, col)``.
+        slice_axis: The array axis the stack's slices were taken along (for He et
+            al.'s start voxel, found in the array's own C order).
     """
 
-    def __init__(self, reference: np.ndarray) -> None:
+    def __init__(self, reference: np.ndarray, slice_axis: int = 0) -> None:
+        self._slice_axis = slice_axis
         self._reference = np.ascontiguousarray(reference, dtype=bool)
         if self._reference.ndim != 3:
             raise ValueError(f"reference must be a slice stack, got shape {reference.shape}")
@@ -35,46 +38,52 @@ class SimulatedUser:
         """Slices where the object is visible, in order."""
         return list(self._nonempty)
 
-    def extent_centre(self, min_pixels: int = 0) -> int | None:
-        """Middle slice ``(first + last) // 2`` of the slices holding more than ``min_pixels``.
+    def pixel_counts(self) -> np.ndarray:
+        """Object pixels on every slice."""
+        return self._reference.sum(axis=(1, 2))
 
-        Shen et al.'s centre slice of the evaluated range (``min_pixels=256`` for
-        their salient range); None when no slice qualifies.
-        """
-        counts = self._reference.sum(axis=(1, 2))
-        keep = np.flatnonzero(counts > min_pixels)
-        return None if keep.size == 0 else int((keep[0] + keep[-1]) // 2)
+    def extent(self) -> tuple[int, int]:
+        """First and last object slice."""
+        return self._nonempty[0], self._nonempty[-1]
 
     def nearest_nonempty(self, s: int) -> int:
         """The object slice nearest to ``s`` (ties: the lower one)."""
         return min(self._nonempty, key=lambda x: (abs(x - s), x))
 
-    def evenly_spaced_nonempty(self, n: int) -> list[int]:
-        """``n`` object slices at ``floor(k * N / (n + 1))``, k = 1..n, of the N object slices.
-
-        ``n=1`` is the middle one, index ``N // 2``; ``n=3`` the quartiles
-        ``N//4, N//2, 3N//4``. Repeats (tiny objects) are dropped.
-        """
-        count = len(self._nonempty)
-        picks = [self._nonempty[(k * count) // (n + 1)] for k in range(1, n + 1)]
-        return sorted(set(picks))
+    def dong_slices(self, n: int) -> list[int]:
+        """Dong et al.'s prompted slices, see :func:`rules.dong_slices`."""
+        return rules.dong_slices(self._nonempty, n)
 
     def object_pixels(self, s: int) -> int:
         """How many pixels of the object the slice shows."""
         return int(self._reference[s].sum())
 
-    def start_voxel(self) -> tuple[int, int, int]:
-        """He et al.'s start point ``(s, row, col)``, see :func:`rules.start_voxel`."""
-        return rules.start_voxel(self._reference)
+    def start_voxel(self, keep: np.ndarray | None = None) -> tuple[int, int, int]:
+        """He et al.'s start point ``(s, row, col)``, see :func:`rules.start_voxel`.
+
+        Found on the array ``[i, j, k]`` (its C order decides ties); with
+        ``keep`` (a bool per slice), on the array with only those slices, as
+        the released code does with background slices removed.
+        """
+        stack = self._reference
+        kept = np.arange(stack.shape[0]) if keep is None else np.flatnonzero(keep)
+        ijk = rules.start_voxel(np.moveaxis(stack[kept], 0, self._slice_axis))
+        rest = [int(x) for a, x in enumerate(ijk) if a != self._slice_axis]
+        return int(kept[ijk[self._slice_axis]]), rest[0], rest[1]
 
     # ----- what to draw -----------------------------------------------------------------
     def outline(self, s: int) -> np.ndarray:
         """The object's exact mask on slice ``s`` (a perfect mask prompt)."""
         return self._reference[s].copy()
 
-    def bounding_box(self, s: int) -> tuple[int, int, int, int]:
-        """Tight box ``(row0, col0, row1, col1)``, inclusive, around the object on slice ``s``."""
-        rows, cols = np.nonzero(self._reference[s])
+    def bounding_box(self, s: int | None = None) -> tuple[int, int, int, int]:
+        """Tight box ``(row0, col0, row1, col1)``, inclusive, around the object.
+
+        On slice ``s``; with ``s=None`` the in-plane extent of the 3D box
+        around the whole object (Ma et al.'s dataset boxes).
+        """
+        plane = self._reference.any(axis=0) if s is None else self._reference[s]
+        rows, cols = np.nonzero(plane)
         return int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max())
 
     def deepest_point(self, s: int) -> Click:
@@ -87,17 +96,13 @@ class SimulatedUser:
         """Shen et al.'s next click, see :func:`rules.farthest_error_click`."""
         return rules.farthest_error_click(self._reference[s], prediction, s)
 
-    def eroded_error_click(
-        self, s: int, prediction: np.ndarray, centre: Centre, *, uneroded_fallback: bool = False
-    ) -> Click | None:
-        """He et al.'s initial click, see :func:`rules.eroded_error_click`."""
-        return rules.eroded_error_click(
-            self._reference[s], prediction, s, centre=centre, uneroded_fallback=uneroded_fallback
-        )
+    def eroded_error_click(self, s: int, prediction: np.ndarray, centre: Centre) -> Click | None:
+        """He et al.'s next initial click, see :func:`rules.eroded_error_click`."""
+        return rules.eroded_error_click(self._reference[s], prediction, s, centre=centre)
 
-    def worst_slice(self, prediction: np.ndarray, exclude=()) -> int | None:
-        """He et al.'s next slice, see :func:`rules.worst_slice`."""
-        return rules.worst_slice(self._reference, prediction, exclude)
+    def worst_slice(self, prediction: np.ndarray) -> tuple[int, float] | None:
+        """He et al.'s next slice and its Dice, see :func:`rules.worst_slice`."""
+        return rules.worst_slice(self._reference, prediction)
 
     def correction_clicks(
         self, s: int, prediction: np.ndarray, rng: np.random.Generator, centre: Centre
