@@ -76,6 +76,7 @@ class DefaultParams:
     solve_depth_mm: float = 4.0
     max_move_mm: float = 8.0
     max_move_slices: float = 1.5
+    max_move_of_radius: float = 0.5
     min_area_mm2: float = 4.0
     min_area_ratio: float = 0.2
     min_area_of_peak: float = 0.1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ class TrackState:
         ring_fg_ref: Fraction of object-looking pixels around the anchor's mask.
         peak_area: The largest area (pixels) of the object met so far.
         trough_area: The smallest area since that peak.
+        radius_mm: Radius of a disc with the anchor mask's area (the object's scale).
     """
 
     mask: np.ndarray
@@ -33,6 +35,7 @@ class TrackState:
     ring_fg_ref: float
     peak_area: int
     trough_area: int
+    radius_mm: float = float("inf")
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,8 @@ def anchor_state(
     )
     llr = model.llr(img)
     area = int(m.sum())
-    state = TrackState(mask, model, ring_fg_fraction(llr, m, params, geo), area, area)
+    radius = math.sqrt(area * geo.pixel_area / math.pi)
+    state = TrackState(mask, model, ring_fg_fraction(llr, m, params, geo), area, area, radius)
     return state, max(float(llr[m].mean()), 0.01)
 
 
@@ -99,7 +103,10 @@ def track_step(
     has merged into look-alike surroundings.
     """
     empty = np.zeros(image.shape, dtype=bool)
-    max_move = max(params.max_move_mm, params.max_move_slices * geo.thickness)
+    max_move = min(
+        max(params.max_move_mm, params.max_move_slices * geo.thickness),
+        params.max_move_of_radius * state.radius_mm,
+    )
     crop = Crop.around(state.mask, geo.px(max_move) + 3)
     if crop is None:
         return Step(empty, ABSENT_SCORE, None, "empty")
@@ -147,7 +154,7 @@ def track_step(
     full = crop.paste(cut, image.shape)
     peak = max(state.peak_area, area)
     trough = area if area >= state.peak_area else min(state.trough_area, area)
-    next_state = TrackState(full, state.model, state.ring_fg_ref, peak, trough)
+    next_state = TrackState(full, state.model, state.ring_fg_ref, peak, trough, state.radius_mm)
     return Step(full, mean_llr, next_state, note)
 
 
