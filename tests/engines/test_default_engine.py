@@ -252,6 +252,24 @@ def test_stops_where_the_object_ends(stack):
     assert all(scores[s] < 0 for s in range(30) if s not in covered)
 
 
+def test_confidence_per_slice(stack):
+    image, truth = stack
+    image = image.copy()
+    image[13] = np.where(truth[13], 0.42, image[13])  # a faint cross-section: less sure
+    engine = make_engine(image)
+    objects = {1: {15: prompted(engine, 15, SlicePrompts(mask=truth[15]))}}
+    results = {r.slice_index: r for r in engine.propagate(objects)}
+    conf = {s: r.confidence for s, r in results.items()}
+    assert conf[15] == 1.0  # the prompted slice is the user's own answer
+    covered = [s for s, r in results.items() if r.masks[1].any()]
+    first, last = min(covered), max(covered)
+    assert all(0.8 < conf[s] <= 1.0 for s in (14, 16, 17, 18))
+    assert conf[13] < min(conf[14], conf[16]) - 0.1
+    # Past the end, doubt halves with each slice: 0.5, 0.75, 0.875, ...
+    assert conf[last + 1] == 0.5 and conf[last + 2] == 0.75 and conf[last + 3] == 0.875
+    assert conf[first - 1] == 0.5 and conf[first - 2] == 0.75
+
+
 def test_start_away_from_the_prompt_gives_the_same_masks(stack):
     image, truth = stack
     engine = make_engine(image)

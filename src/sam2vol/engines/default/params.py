@@ -31,6 +31,13 @@ class DefaultParams:
             it also bounds the crop, as ``max(max_move_mm, max_move_slices
             * slice thickness)``.
         max_move_slices: See ``max_move_mm``.
+        max_move_of_radius: The boundary may also move per slice at most this
+            share of the anchor mask's equivalent radius (the radius of a disc
+            of its area): a fixed 8 mm lets a 5 mm lesion double per slice
+            into look-alike neighbours; half its radius is still more than a
+            sphere's cross-section changes between slices as thick as the
+            sphere is wide. Measured: 1-click mean Dice 0.564 -> 0.576 on the
+            bundled samples (1.0: 0.565), no change with a mask.
         min_area_mm2: Below this area the object has ended.
         min_area_ratio: Least area ratio to the previous slice (a sudden
             collapse means the object ended; what is left is a vessel or noise).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -15,6 +15,17 @@ from sam2vol.engines.default.shape_prior import shape_prior_costs
 
 # Score of a slice without the object.
 ABSENT_SCORE = -1.0
+# Confidence that the object is absent on the n-th slice past where tracking
+# ended is 1 - ABSENT_DOUBT**n: the first slice past the end is where stops go
+# wrong most (early or late by one), each further slice halves the doubt.
+ABSENT_DOUBT = 0.5
+# Slices past the end after which absence counts as sure (an erased object).
+END_SURE_AFTER = 10
+
+
+def absent_confidence(slices_past_end: int) -> float:
+    """Confidence of an empty mask ``slices_past_end`` (>= 1) slices past the object's end."""
+    return 1.0 - ABSENT_DOUBT ** max(slices_past_end, 1)
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,7 @@ class TrackState:
         peak_area: The largest area (pixels) of the object met so far.
         trough_area: The smallest area since that peak.
         radius_mm: Radius of a disc with the anchor mask's area (the object's scale).
+        anchor_llr: Mean log-likelihood ratio inside the anchor's mask.
     """
 
     mask: np.ndarray
@@ -36,6 +48,7 @@ class TrackState:
     peak_area: int
     trough_area: int
     radius_mm: float = float("inf")
+    anchor_llr: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -47,12 +60,16 @@ class Step:
         score: Mean log-likelihood ratio inside the mask; ``ABSENT_SCORE`` if ended.
         state: The state for the next slice, or None where the object ended.
         note: What the stopping rule measured, for logs.
+        confidence: How sure the mask is right, 0..1: the share of its
+            pixels that look like the object, times its mean log-likelihood
+            ratio relative to the anchor's (capped at 1); 0 where it ended.
     """
 
     mask: np.ndarray
     score: float
     state: TrackState | None
     note: str = ""
+    confidence: float = 0.0
 
 
 def anchor_state(
@@ -78,8 +95,10 @@ def anchor_state(
     llr = model.llr(img)
     area = int(m.sum())
     radius = math.sqrt(area * geo.pixel_area / math.pi)
-    state = TrackState(mask, model, ring_fg_fraction(llr, m, params, geo), area, area, radius)
-    return state, max(float(llr[m].mean()), 0.01)
+    score = max(float(llr[m].mean()), 0.01)
+    ring_fg = ring_fg_fraction(llr, m, params, geo)
+    state = TrackState(mask, model, ring_fg, area, area, radius, score)
+    return state, score
 
 
 def ring_fg_fraction(
@@ -154,8 +173,9 @@ def track_step(
     full = crop.paste(cut, image.shape)
     peak = max(state.peak_area, area)
     trough = area if area >= state.peak_area else min(state.trough_area, area)
-    next_state = TrackState(full, state.model, state.ring_fg_ref, peak, trough, state.radius_mm)
-    return Step(full, mean_llr, next_state, note)
+    next_state = replace(state, mask=full, peak_area=peak, trough_area=trough)
+    confidence = fit * min(max(mean_llr / state.anchor_llr, 0.0), 1.0)
+    return Step(full, mean_llr, next_state, note, confidence)
 
 
 def regrows(area: int, state: TrackState, params: DefaultParams) -> bool:
