@@ -252,6 +252,19 @@ def test_stops_where_the_object_ends(stack):
     assert all(scores[s] < 0 for s in range(30) if s not in covered)
 
 
+def test_faint_object_is_tracked_with_thresholds_relative_to_its_anchor():
+    # Contrast a third of the noise: the anchor's own mean LLR is about 0.16
+    # nats, under the fixed 0.2 that used to end such objects after a slice or two.
+    _, truth = blob_stack()
+    rng = np.random.default_rng(1)
+    image = np.where(truth, 0.21, 0.2) + rng.normal(0, 0.03, truth.shape)
+    engine = make_engine(np.clip(image, 0, 1).astype(np.float32))
+    pred = propagate(engine, {1: {15: prompted(engine, 15, SlicePrompts(mask=truth[15]))}})[1]
+    covered = np.flatnonzero(pred.any(axis=(1, 2)))
+    assert covered.min() <= 12 and covered.max() >= 18  # the object spans 10-20
+    assert dice(pred, truth) > 0.75
+
+
 def test_confidence_per_slice(stack):
     image, truth = stack
     image = image.copy()

@@ -46,8 +46,13 @@ class DefaultParams:
         max_regrowth: Most growth over the smallest area since the peak, once
             over half the peak (see :func:`~.tracking.regrows`).
         min_overlap: Least fraction of a new mask lying on the previous one.
-        min_mean_llr: Least mean log-likelihood ratio inside a new mask.
-        min_fit: Least fraction of a new mask's pixels that look like the object.
+        min_llr_of_anchor: Least mean log-likelihood ratio inside a new mask,
+            as a share of the anchor mask's own. Relative, because an object
+            that barely differs from its surroundings has a low ratio on its
+            own prompted slice too (a fixed 0.2 nats stopped such objects at
+            once); 0.1 equals the old fixed 0.2 for an anchor at 2 nats.
+        min_fit_of_anchor: Least share of a new mask's pixels that look like
+            the object, relative to that share on the anchor (same reason).
         leak_ring_mm: Inner and outer radius of the ring around a new mask
             checked for object-looking pixels (many means it merged into a
             look-alike structure).
@@ -89,8 +94,8 @@ class DefaultParams:
     min_area_of_peak: float = 0.1
     max_regrowth: float = 1.3
     min_overlap: float = 0.3
-    min_mean_llr: float = 0.2
-    min_fit: float = 0.4
+    min_llr_of_anchor: float = 0.1
+    min_fit_of_anchor: float = 0.4
     leak_ring_mm: tuple[float, float] = (3.0, 8.0)
     max_ring_fg: float = 0.6
     ring_fg_slack: float = 0.35

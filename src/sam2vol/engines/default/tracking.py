@@ -40,6 +40,7 @@ class TrackState:
         trough_area: The smallest area since that peak.
         radius_mm: Radius of a disc with the anchor mask's area (the object's scale).
         anchor_llr: Mean log-likelihood ratio inside the anchor's mask.
+        anchor_fit: Share of the anchor mask's pixels that look like the object.
     """
 
     mask: np.ndarray
@@ -49,6 +50,7 @@ class TrackState:
     trough_area: int
     radius_mm: float = float("inf")
     anchor_llr: float = 1.0
+    anchor_fit: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,8 @@ def anchor_state(
     radius = math.sqrt(area * geo.pixel_area / math.pi)
     score = max(float(llr[m].mean()), 0.01)
     ring_fg = ring_fg_fraction(llr, m, params, geo)
-    state = TrackState(mask, model, ring_fg, area, area, radius, score)
+    fit = max(float(np.mean(llr[m] > 0)), 0.01)
+    state = TrackState(mask, model, ring_fg, area, area, radius, score, fit)
     return state, score
 
 
@@ -164,8 +167,8 @@ def track_step(
         and area >= params.min_area_of_peak * state.peak_area
         and not regrows(area, state, params)
         and overlap >= params.min_overlap
-        and mean_llr >= params.min_mean_llr
-        and fit >= params.min_fit
+        and mean_llr >= params.min_llr_of_anchor * state.anchor_llr
+        and fit >= params.min_fit_of_anchor * state.anchor_fit
         and ring_fg <= max(params.max_ring_fg, state.ring_fg_ref + params.ring_fg_slack)
     )
     if not alive:
