@@ -66,6 +66,11 @@ class DefaultParams:
         grow_free_mm: Distance from the first positive click the region may
             grow freely; beyond it, growth costs ``grow_cost`` per mm.
         grow_cost: See ``grow_free_mm``.
+        min_click_growth: A first click whose region is at most this many
+            times its seed disc grew nothing: its region comes instead from a
+            geodesic competition with a circle ``grow_free_mm`` around it
+            (see :func:`~.interaction.click_fallback`). Twice the disc, so a
+            region that crept a pixel beyond it still counts as nothing.
         fix_free_mm: Like ``grow_free_mm`` for a positive click that adds to
             an existing mask (a correction, expected to be local).
         fix_cost: See ``fix_free_mm``.
@@ -105,6 +110,7 @@ class DefaultParams:
     near_click_mm: float = 4.5
     grow_free_mm: float = 10.0
     grow_cost: float = 0.05
+    min_click_growth: float = 2.0
     fix_free_mm: float = 3.0
     fix_cost: float = 0.3
     neck_mm: float = 2.0
