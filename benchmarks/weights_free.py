@@ -41,7 +41,9 @@ truth) and missed (in the truth, not predicted), seconds. The last line is
 ``mean_dice_margin_vs_best_anchor=<x>``: the smallest, over the three
 protocols, of sam2vol's mean Dice minus the best anchor's mean Dice.
 
-Run: ``python benchmarks/weights_free.py [--cases lung2,brain1] [--methods sam2vol,geodesic]``.
+Run: ``python benchmarks/weights_free.py [--cases lung2,brain1] [--methods sam2vol,geodesic]
+[--overlays docs/weights_free]`` (the last writes sam2vol's worst case per protocol as
+PNGs: green the reference, red sam2vol).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import maxflow
 import numpy as np
@@ -63,6 +66,7 @@ from sam2vol.engines.base import SlicePrompts
 from sam2vol.engines.default import DefaultEngine
 from sam2vol.engines.default.appearance import noise_std
 from sam2vol.metrics import compute_surface_distances, dice
+from sam2vol.render import save_overlay_grid
 from sam2vol.samples import SAMPLES
 
 PROTOCOLS = ("1 click", "3 clicks", "mask")
@@ -276,14 +280,47 @@ def score(pred, truth, spacing, seconds) -> Outcome:
     )
 
 
+def save_failure(path, image, truth, pred) -> None:
+    """A PNG of the slices holding the truth or sam2vol's mask, cropped around both.
+
+    Green: reference label; red: sam2vol.
+    """
+    both = truth | pred
+    on = np.flatnonzero(both.any(axis=(1, 2)))
+    first, last = max(on[0] - 1, 0), min(on[-1] + 1, len(image) - 1)
+    slices = list(range(first, last + 1))
+    if len(slices) > 12:
+        slices = [int(s) for s in np.linspace(first, last, 12).round()]
+    rows, cols = np.nonzero(both.any(axis=0))
+    margin = 12
+    box = (
+        slice(None),
+        slice(max(rows.min() - margin, 0), rows.max() + margin + 1),
+        slice(max(cols.min() - margin, 0), cols.max() + margin + 1),
+    )
+    scale = max(1, min(4, 160 // max(box[1].stop - box[1].start, box[2].stop - box[2].start)))
+    save_overlay_grid(
+        image[box],
+        [(truth[box], (0, 200, 0)), (pred[box], (230, 30, 30))],
+        slices,
+        path,
+        columns=6,
+        scale=scale,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(SAMPLES))
     parser.add_argument("--methods", default=",".join(["sam2vol", *ANCHORS]))
+    parser.add_argument(
+        "--overlays", type=Path, help="folder for PNGs of sam2vol's worst case per protocol"
+    )
     args = parser.parse_args()
     cases = args.cases.split(",")
     methods = args.methods.split(",")
     results: dict[tuple[str, str], list[Outcome]] = {}
+    worst: dict[str, tuple[float, str, np.ndarray, np.ndarray, np.ndarray]] = {}
     print(
         f"{'case':<8} {'protocol':<9} {'method':<14} {'dice':>6} {'hd95':>7} "
         f"{'spill':>5} {'miss':>5} {'sec':>6}"
@@ -300,6 +337,8 @@ def main() -> None:
                     pred = run_anchor(ANCHORS[method], image, truth, spacing, s0, protocol)
                 out = score(pred, truth, spacing, time.perf_counter() - tic)
                 results.setdefault((protocol, method), []).append(out)
+                if method == "sam2vol" and out.dice < worst.get(protocol, (2.0,))[0]:
+                    worst[protocol] = (out.dice, name, image, truth, pred)
                 print(
                     f"{name:<8} {protocol:<9} {method:<14} {out.dice:6.3f} {out.hd95:7.1f} "
                     f"{out.spilled:5d} {out.missed:5d} {out.seconds:6.2f}",
@@ -319,6 +358,12 @@ def main() -> None:
         anchors = [m for m in methods if m != "sam2vol"]
         if "sam2vol" in means and anchors:
             margins.append(means["sam2vol"] - max(means[m] for m in anchors))
+    if args.overlays:
+        args.overlays.mkdir(parents=True, exist_ok=True)
+        for protocol, (value, name, image, truth, pred) in worst.items():
+            path = args.overlays / f"{name}_{protocol.replace(' ', '_')}.png"
+            save_failure(path, image, truth, pred)
+            print(f"worst with {protocol}: {name} (Dice {value:.3f}) -> {path}")
     if margins:
         print(f"mean_dice_margin_vs_best_anchor={min(margins):.3f}")
 

@@ -8,6 +8,8 @@ import pytest
 from sam2vol.engines import create_engine
 from sam2vol.engines.base import SlicePrompts
 from sam2vol.engines.default import DefaultEngine, DefaultParams
+from sam2vol.engines.default.clicks import clicked_part
+from sam2vol.engines.default.params import PixelGeometry
 from sam2vol.errors import InputError
 
 SPACING = (3.0, 0.8, 0.8)  # slice, row, col (mm)
@@ -122,6 +124,43 @@ def test_positive_click_on_an_empty_slice(stack):
     assert dice(out, truth[15]) > 0.9
     # Re-predicting on top of its own result changes nothing.
     assert np.array_equal(engine.predict_slice(15, prompts, current=out), out)
+
+
+def _one_click(image2d, point):
+    engine = make_engine(np.repeat(image2d[None].astype(np.float32), 3, axis=0))
+    prompts = SlicePrompts()
+    prompts.add_point(*point, positive=True)
+    return engine.predict_slice(1, prompts)
+
+
+def test_first_click_drops_a_thin_appendage():
+    # A round lesion (radius 8 px) with a look-alike vessel 3 px wide leaving it:
+    # the vessel is where propagation leaks, so the clicked region leaves it out.
+    rng = np.random.default_rng(0)
+    lesion = disc_mask((96, 96), (60, 48), 8)
+    vessel = np.zeros((96, 96), dtype=bool)
+    vessel[15:55, 47:50] = True
+    image = np.where(lesion | vessel, 0.7, 0.3) + rng.normal(0, 0.02, (96, 96))
+    mask = _one_click(image, (60, 48))
+    assert dice(mask, lesion) > 0.9
+    assert not mask[15:45].any()
+
+
+def test_clicked_part_keeps_the_arms_of_a_thin_ribbon():
+    # An L-shaped ribbon 3 mm wide folded into a 6 mm corner (a gyrus-like
+    # structure): arms half as thick as the thickest part are the object, not
+    # appendages, although a fixed 2 mm neck would cut them off.
+    ribbon = np.zeros((60, 60), dtype=bool)
+    ribbon[10:40, 20:23] = True
+    ribbon[37:40, 20:50] = True
+    ribbon[34:40, 20:26] = True  # the fold
+    geo = PixelGeometry((1.0, 1.0), 2.0)
+    kept = clicked_part(ribbon, np.array([37, 23]), DefaultParams(), geo)
+    assert np.array_equal(kept, ribbon)
+    # The same arms on a region four times as thick are appendages.
+    blob = ribbon | disc_mask((60, 60), (40, 24), 9)
+    kept = clicked_part(blob, np.array([40, 24]), DefaultParams(), geo)
+    assert not kept[10:25].any() and not kept[:, 40:].any()
 
 
 def test_positive_click_adds_to_current(stack):

@@ -7,7 +7,7 @@ import numpy as np
 from sam2vol.engines.base import SlicePrompts
 from sam2vol.engines.default.appearance import smooth
 from sam2vol.engines.default.box import segment_box
-from sam2vol.engines.default.clicks import grow_from_clicks, remove_touched
+from sam2vol.engines.default.clicks import clicked_part, grow_from_clicks, remove_touched
 from sam2vol.engines.default.geodesic import geodesic_competition
 from sam2vol.engines.default.graphcut import Crop
 from sam2vol.engines.default.masks import disc, distance_mm, fill_holes, points_mask
@@ -84,6 +84,8 @@ def predict_prompts(
             )
             if first and grown.sum() <= params.min_click_growth * seed_area(params, geo):
                 grown = click_fallback(image, point, negative, params, geo)
+            if first:
+                grown = clicked_part(grown, point, params, geo)
             base = base | grown
     return base
 

@@ -76,6 +76,12 @@ class DefaultParams:
         fix_cost: See ``fix_free_mm``.
         neck_mm: Parts joined by a neck thinner than twice this are separate
             parts for negative clicks.
+        appendage_of_depth: A first click's region loses appendages thinner
+            than twice ``min(neck_mm, appendage_of_depth * depth)``, depth being
+            the region's largest distance from its border (see
+            :func:`~.clicks.clicked_part`). Half: an appendage under half as
+            thick as the region's thickest part is a different structure (a
+            vessel on a lesion), while a ribbon of even width keeps its arms.
         box_iterations: GrabCut iterations for a box prompt.
     """
 
@@ -114,6 +120,7 @@ class DefaultParams:
     fix_free_mm: float = 3.0
     fix_cost: float = 0.3
     neck_mm: float = 2.0
+    appendage_of_depth: float = 0.5
     box_iterations: int = 3
 
     def updated(self, **overrides: object) -> DefaultParams:
