@@ -74,7 +74,7 @@ ROI_CLICK_MM = 40.0  # in-plane half-size of the anchors' ROI around clicks
 ROI_MASK_MARGIN_MM = 20.0  # margin of that ROI around a mask prompt
 ROI_SLICES_MM = 60.0  # the ROI's reach across slices, each way
 SEED_RADIUS_MM = 1.5  # seed disc under a click (as the engine's click_radius_mm)
-RW_BETA = 130.0  # skimage's default
+SETTINGS = {"rw_beta": 130.0}  # skimage's default; --rw-beta changes it
 GEO_LENGTH_COST = 1e-3  # per mm: breaks ties between equal-intensity paths
 GC_LAMBDA = 5.0  # graph-cut smoothness weight (best of 1, 5, 20 on these cases)
 GC_BINS = 64
@@ -156,7 +156,7 @@ def in_roi(fn: Callable) -> Callable:
 @in_roi
 def random_walker_3d(image, seeds, spacing):
     labels = random_walker(
-        image, seeds.astype(np.int32), beta=RW_BETA, mode="cg_j", spacing=spacing
+        image, seeds.astype(np.int32), beta=SETTINGS["rw_beta"], mode="cg_j", spacing=spacing
     )
     return labels == 1
 
@@ -316,7 +316,9 @@ def main() -> None:
     parser.add_argument(
         "--overlays", type=Path, help="folder for PNGs of sam2vol's worst case per protocol"
     )
+    parser.add_argument("--rw-beta", type=float, default=SETTINGS["rw_beta"])
     args = parser.parse_args()
+    SETTINGS["rw_beta"] = args.rw_beta
     cases = args.cases.split(",")
     methods = args.methods.split(",")
     results: dict[tuple[str, str], list[Outcome]] = {}
