@@ -9,7 +9,9 @@ from sam2vol.engines import create_engine
 from sam2vol.engines.base import SlicePrompts
 from sam2vol.engines.default import DefaultEngine, DefaultParams
 from sam2vol.engines.default.clicks import clicked_part
+from sam2vol.engines.default.masks import distance_mm
 from sam2vol.engines.default.params import PixelGeometry
+from sam2vol.engines.default.tracking import anchor_state, track_step
 from sam2vol.errors import InputError
 
 SPACING = (3.0, 0.8, 0.8)  # slice, row, col (mm)
@@ -416,3 +418,21 @@ def test_slices_between_prompts_come_from_the_nearer_prompt(stack):
         assert np.array_equal(results[s], only15[s])
     assert np.array_equal(results[18], only19[18])  # nearer 19
     assert np.array_equal(results[22], only19[22]) and np.array_equal(results[12], only15[12])
+
+
+def test_a_small_object_moves_at_most_half_its_radius_per_slice():
+    # A 3.2 mm lesion; on the next slice a look-alike region touches it and
+    # reaches 6 mm further. The step keeps the lesion, grown by at most half
+    # its radius, instead of annexing the neighbour (or ending on the growth).
+    rng = np.random.default_rng(0)
+    lesion = disc_mask((64, 64), (32, 32), 4)
+    image = np.where(lesion, 0.7, 0.3) + rng.normal(0, 0.02, (64, 64))
+    after = image.copy()
+    after[28:37, 36:44] = 0.7 + rng.normal(0, 0.02, (9, 8))  # the neighbour, 8 px wide
+    geo = PixelGeometry((0.8, 0.8), 2.0)
+    params = DefaultParams()
+    state, _ = anchor_state(image.astype(np.float32), lesion, params, geo)
+    step = track_step(after.astype(np.float32), state, params, geo)
+    assert step.state is not None and step.mask[lesion].mean() > 0.9
+    radius_mm = np.sqrt(lesion.sum() * 0.64 / np.pi)
+    assert distance_mm(lesion, geo.spacing)[step.mask].max() <= 0.5 * radius_mm + 0.8
