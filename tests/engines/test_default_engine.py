@@ -436,3 +436,15 @@ def test_a_small_object_moves_at_most_half_its_radius_per_slice():
     assert step.state is not None and step.mask[lesion].mean() > 0.9
     radius_mm = np.sqrt(lesion.sum() * 0.64 / np.pi)
     assert distance_mm(lesion, geo.spacing)[step.mask].max() <= 0.5 * radius_mm + 0.8
+
+
+def test_growing_away_from_the_anchor_is_not_a_regrowth(stack):
+    # Prompted near the object's first slice, the cross-sections grow 1.6x on
+    # the next slice: growth towards the peak, not a merge after shrinking.
+    image, truth = stack
+    engine = make_engine(image)
+    objects = {1: {11: prompted(engine, 11, SlicePrompts(mask=truth[11]))}}
+    pred = propagate(engine, objects)[1]
+    covered = np.flatnonzero(pred.any(axis=(1, 2)))
+    assert covered.min() <= 10 and covered.max() >= 19
+    assert dice(pred, truth) > 0.85

@@ -12,6 +12,7 @@ OBJECT_NAMES = {
     "brain1": "brain_tumour",
     "brain2": "brain_tumour",
     "breast1": "breast_lesion",
+    "lung1": "lung_nodule",
 }
 
 

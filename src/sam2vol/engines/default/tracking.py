@@ -186,6 +186,10 @@ def regrows(area: int, state: TrackState, params: DefaultParams) -> bool:
 
     Cross-sections of compact objects rise to one peak and fall; a mask that
     has shrunk and then grows by ``max_regrowth`` to over half its peak has
-    usually run into a neighbouring structure that looks alike.
+    usually run into a neighbouring structure that looks alike. A mask that
+    has not shrunk since the anchor is growing towards its peak, not back.
     """
-    return area > params.max_regrowth * state.trough_area and area > 0.5 * state.peak_area
+    shrank = state.trough_area < state.peak_area  # not just grown from the anchor
+    return (
+        shrank and area > params.max_regrowth * state.trough_area and area > 0.5 * state.peak_area
+    )
