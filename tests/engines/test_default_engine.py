@@ -218,6 +218,29 @@ def test_negative_click_on_a_wide_part_removes_at_least_a_disc():
     assert out[10:50, 5:30].all()
 
 
+def test_negative_click_on_a_thin_false_rim_keeps_the_object_beside_it():
+    # A 1.5 mm band of background wrongly in the mask along the object's edge:
+    # a click on it takes the band, not a 1.5 mm disc reaching into the object.
+    image = np.full((1, 60, 60), 0.2, dtype=np.float32)
+    square = np.zeros((60, 60), dtype=bool)
+    square[20:40, 20:40] = True
+    image[0][square] = 0.6
+    band = np.zeros_like(square)
+    band[17:20, 20:40] = True
+    engine = DefaultEngine()
+    engine.set_image(image, (3.0, 0.5, 0.5))
+    prompts = SlicePrompts()
+    prompts.add_point(30, 30, positive=True)
+    prompts.add_point(19, 30, positive=False)  # the band's row next to the object
+    out = engine.predict_slice(0, prompts, current=square | band)
+    # The split runs along the object's edge, whose pixels are ties: it may take
+    # that row and a little more (28 px), never the disc (old rule: 122 px).
+    assert (square & ~out).sum() <= 40
+    assert not out[17:20, 25:36].any()
+    # Re-predicting on its own answer changes nothing (the click is satisfied).
+    assert np.array_equal(engine.predict_slice(0, prompts, current=out), out)
+
+
 def test_negative_click_alone_near_an_end_removes_that_end():
     rng = np.random.default_rng(0)
     image = rng.normal(0.2, 0.02, (1, 60, 90)).astype(np.float32)
