@@ -32,7 +32,8 @@ appendages (thinner than half its own thickness, at most a 2 mm neck), where
 leaks start. A negative click removes what it
 touches (the whole component when it is one of several; the part beyond a
 neck thinner than 4 mm; else the click's side of a watershed split between
-it and what is kept, always at least a disc around it).
+it and what is kept, which follows edges rather than a disc around the click,
+so a thin false rim goes without a bite out of the object beside it).
 
 Each slice result carries a confidence: 1 on prompted slices, the share of
 object-like pixels times the mean LLR relative to the anchor's on tracked

@@ -60,7 +60,7 @@ class DefaultParams:
         max_ring_fg: Most fraction of object-looking pixels in that ring.
         ring_fg_slack: Allowed rise of that fraction over the anchor's own.
         max_growth: Largest area ratio between consecutive slices.
-        click_radius_mm: Radius of the seed disc under a click.
+        click_radius_mm: Radius of the seed disc under a positive click.
         click_reach_mm: How far a positive click may grow a region.
         near_click_mm: Radius around a positive click whose intensities
             start the object model.
