@@ -160,7 +160,7 @@ def test_bad_specs(tmp_path):
 
 def test_bundled_samples():
     ds = open_dataset("samples:")
-    assert ds.case_ids() == ["lung2", "brain1", "brain2"]
+    assert ds.case_ids() == ["lung2", "brain1", "brain2", "breast1", "lung1"]
     case = ds.load("lung2")
     assert [o.name for o in case.objects] == ["lung_mass"]
     assert case.mask(case.objects[0]).any()

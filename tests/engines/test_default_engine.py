@@ -8,6 +8,10 @@ import pytest
 from sam2vol.engines import create_engine
 from sam2vol.engines.base import SlicePrompts
 from sam2vol.engines.default import DefaultEngine, DefaultParams
+from sam2vol.engines.default.clicks import clicked_part
+from sam2vol.engines.default.masks import distance_mm
+from sam2vol.engines.default.params import PixelGeometry
+from sam2vol.engines.default.tracking import anchor_state, track_step
 from sam2vol.errors import InputError
 
 SPACING = (3.0, 0.8, 0.8)  # slice, row, col (mm)
@@ -124,6 +128,43 @@ def test_positive_click_on_an_empty_slice(stack):
     assert np.array_equal(engine.predict_slice(15, prompts, current=out), out)
 
 
+def _one_click(image2d, point):
+    engine = make_engine(np.repeat(image2d[None].astype(np.float32), 3, axis=0))
+    prompts = SlicePrompts()
+    prompts.add_point(*point, positive=True)
+    return engine.predict_slice(1, prompts)
+
+
+def test_first_click_drops_a_thin_appendage():
+    # A round lesion (radius 8 px) with a look-alike vessel 3 px wide leaving it:
+    # the vessel is where propagation leaks, so the clicked region leaves it out.
+    rng = np.random.default_rng(0)
+    lesion = disc_mask((96, 96), (60, 48), 8)
+    vessel = np.zeros((96, 96), dtype=bool)
+    vessel[15:55, 47:50] = True
+    image = np.where(lesion | vessel, 0.7, 0.3) + rng.normal(0, 0.02, (96, 96))
+    mask = _one_click(image, (60, 48))
+    assert dice(mask, lesion) > 0.9
+    assert not mask[15:45].any()
+
+
+def test_clicked_part_keeps_the_arms_of_a_thin_ribbon():
+    # An L-shaped ribbon 3 mm wide folded into a 6 mm corner (a gyrus-like
+    # structure): arms half as thick as the thickest part are the object, not
+    # appendages, although a fixed 2 mm neck would cut them off.
+    ribbon = np.zeros((60, 60), dtype=bool)
+    ribbon[10:40, 20:23] = True
+    ribbon[37:40, 20:50] = True
+    ribbon[34:40, 20:26] = True  # the fold
+    geo = PixelGeometry((1.0, 1.0), 2.0)
+    kept = clicked_part(ribbon, np.array([37, 23]), DefaultParams(), geo)
+    assert np.array_equal(kept, ribbon)
+    # The same arms on a region four times as thick are appendages.
+    blob = ribbon | disc_mask((60, 60), (40, 24), 9)
+    kept = clicked_part(blob, np.array([40, 24]), DefaultParams(), geo)
+    assert not kept[10:25].any() and not kept[:, 40:].any()
+
+
 def test_positive_click_adds_to_current(stack):
     image, truth = stack
     engine = make_engine(image)
@@ -175,6 +216,29 @@ def test_negative_click_on_a_wide_part_removes_at_least_a_disc():
     out = engine.predict_slice(0, prompts, current=bar)
     assert not (out & disc_mask(out.shape, (30, 80), 1.5)).any()
     assert out[10:50, 5:30].all()
+
+
+def test_negative_click_on_a_thin_false_rim_keeps_the_object_beside_it():
+    # A 1.5 mm band of background wrongly in the mask along the object's edge:
+    # a click on it takes the band, not a 1.5 mm disc reaching into the object.
+    image = np.full((1, 60, 60), 0.2, dtype=np.float32)
+    square = np.zeros((60, 60), dtype=bool)
+    square[20:40, 20:40] = True
+    image[0][square] = 0.6
+    band = np.zeros_like(square)
+    band[17:20, 20:40] = True
+    engine = DefaultEngine()
+    engine.set_image(image, (3.0, 0.5, 0.5))
+    prompts = SlicePrompts()
+    prompts.add_point(30, 30, positive=True)
+    prompts.add_point(19, 30, positive=False)  # the band's row next to the object
+    out = engine.predict_slice(0, prompts, current=square | band)
+    # The split runs along the object's edge, whose pixels are ties: it may take
+    # that row and a little more (28 px), never the disc (old rule: 122 px).
+    assert (square & ~out).sum() <= 40
+    assert not out[17:20, 25:36].any()
+    # Re-predicting on its own answer changes nothing (the click is satisfied).
+    assert np.array_equal(engine.predict_slice(0, prompts, current=out), out)
 
 
 def test_negative_click_alone_near_an_end_removes_that_end():
@@ -250,6 +314,37 @@ def test_stops_where_the_object_ends(stack):
     assert dice(pred, truth) > 0.9
     assert all(scores[s] > 0 for s in covered)
     assert all(scores[s] < 0 for s in range(30) if s not in covered)
+
+
+def test_faint_object_is_tracked_with_thresholds_relative_to_its_anchor():
+    # Contrast a third of the noise: the anchor's own mean LLR is about 0.16
+    # nats, under the fixed 0.2 that used to end such objects after a slice or two.
+    _, truth = blob_stack()
+    rng = np.random.default_rng(1)
+    image = np.where(truth, 0.21, 0.2) + rng.normal(0, 0.03, truth.shape)
+    engine = make_engine(np.clip(image, 0, 1).astype(np.float32))
+    pred = propagate(engine, {1: {15: prompted(engine, 15, SlicePrompts(mask=truth[15]))}})[1]
+    covered = np.flatnonzero(pred.any(axis=(1, 2)))
+    assert covered.min() <= 12 and covered.max() >= 18  # the object spans 10-20
+    assert dice(pred, truth) > 0.75
+
+
+def test_confidence_per_slice(stack):
+    image, truth = stack
+    image = image.copy()
+    image[13] = np.where(truth[13], 0.42, image[13])  # a faint cross-section: less sure
+    engine = make_engine(image)
+    objects = {1: {15: prompted(engine, 15, SlicePrompts(mask=truth[15]))}}
+    results = {r.slice_index: r for r in engine.propagate(objects)}
+    conf = {s: r.confidence for s, r in results.items()}
+    assert conf[15] == 1.0  # the prompted slice is the user's own answer
+    covered = [s for s, r in results.items() if r.masks[1].any()]
+    first, last = min(covered), max(covered)
+    assert all(0.8 < conf[s] <= 1.0 for s in (14, 16, 17, 18))
+    assert conf[13] < min(conf[14], conf[16]) - 0.1
+    # Past the end, doubt halves with each slice: 0.5, 0.75, 0.875, ...
+    assert conf[last + 1] == 0.5 and conf[last + 2] == 0.75 and conf[last + 3] == 0.875
+    assert conf[first - 1] == 0.5 and conf[first - 2] == 0.75
 
 
 def test_start_away_from_the_prompt_gives_the_same_masks(stack):
@@ -346,3 +441,33 @@ def test_slices_between_prompts_come_from_the_nearer_prompt(stack):
         assert np.array_equal(results[s], only15[s])
     assert np.array_equal(results[18], only19[18])  # nearer 19
     assert np.array_equal(results[22], only19[22]) and np.array_equal(results[12], only15[12])
+
+
+def test_a_small_object_moves_at_most_half_its_radius_per_slice():
+    # A 3.2 mm lesion; on the next slice a look-alike region touches it and
+    # reaches 6 mm further. The step keeps the lesion, grown by at most half
+    # its radius, instead of annexing the neighbour (or ending on the growth).
+    rng = np.random.default_rng(0)
+    lesion = disc_mask((64, 64), (32, 32), 4)
+    image = np.where(lesion, 0.7, 0.3) + rng.normal(0, 0.02, (64, 64))
+    after = image.copy()
+    after[28:37, 36:44] = 0.7 + rng.normal(0, 0.02, (9, 8))  # the neighbour, 8 px wide
+    geo = PixelGeometry((0.8, 0.8), 2.0)
+    params = DefaultParams()
+    state, _ = anchor_state(image.astype(np.float32), lesion, params, geo)
+    step = track_step(after.astype(np.float32), state, params, geo)
+    assert step.state is not None and step.mask[lesion].mean() > 0.9
+    radius_mm = np.sqrt(lesion.sum() * 0.64 / np.pi)
+    assert distance_mm(lesion, geo.spacing)[step.mask].max() <= 0.5 * radius_mm + 0.8
+
+
+def test_growing_away_from_the_anchor_is_not_a_regrowth(stack):
+    # Prompted near the object's first slice, the cross-sections grow 1.6x on
+    # the next slice: growth towards the peak, not a merge after shrinking.
+    image, truth = stack
+    engine = make_engine(image)
+    objects = {1: {11: prompted(engine, 11, SlicePrompts(mask=truth[11]))}}
+    pred = propagate(engine, objects)[1]
+    covered = np.flatnonzero(pred.any(axis=(1, 2)))
+    assert covered.min() <= 10 and covered.max() >= 19
+    assert dice(pred, truth) > 0.85

@@ -56,7 +56,9 @@ def next_click(truth: np.ndarray, pred: np.ndarray) -> tuple[int, int, bool]:
     return int(row), int(col), positive
 
 
-@pytest.mark.parametrize(("name", "least"), [("lung2", 0.85), ("brain1", 0.75)])
+@pytest.mark.parametrize(
+    ("name", "least"), [("lung2", 0.85), ("brain1", 0.75), ("breast1", 0.75), ("lung1", 0.85)]
+)
 def test_dice_from_the_truth_mask(name, least):
     score = dice(*propagate_from_truth(name))
     assert score >= least, f"{name}: Dice {score:.3f} < {least}"
@@ -66,6 +68,25 @@ def test_three_clicks_on_the_lung_mass():
     # A regression guard, not a target: 0.87 when written.
     score = dice(*propagate_from_truth("lung2", clicks=3))
     assert score >= 0.8, f"lung2 with 3 clicks: Dice {score:.3f}"
+
+
+def test_one_click_on_the_breast_lesion_does_not_follow_its_vessel():
+    # A regression guard: the first click's region used to keep a thin vessel
+    # leaving the 5 mm lesion, and propagation followed it over four slices
+    # (Dice 0.29-0.34); 0.62 when written.
+    pred, truth = propagate_from_truth("breast1", clicks=1)
+    score = dice(pred, truth)
+    assert score >= 0.5, f"breast1 with 1 click: Dice {score:.3f}"
+    covered = np.flatnonzero(pred.any(axis=(1, 2)))
+    assert covered.min() >= 7 and covered.max() <= 11  # the lesion spans slices 8-10
+
+
+def test_three_clicks_on_the_lung_nodule_reach_all_its_slices():
+    # A regression guard: the regrowth rule used to end a nodule growing 1.3x
+    # away from its anchor (0.65); 0.84 when written.
+    pred, truth = propagate_from_truth("lung1", clicks=3)
+    assert dice(pred, truth) >= 0.75
+    assert np.array_equal(np.flatnonzero(pred.any(axis=(1, 2))), [16, 17, 18])
 
 
 def test_lung_mass_does_not_leak_far():

@@ -7,7 +7,13 @@ from sam2vol.errors import InputError
 from sam2vol.samples import SAMPLES, sample_path
 
 # What label 1 is in each sample.
-OBJECT_NAMES = {"lung2": "lung_mass", "brain1": "brain_tumour", "brain2": "brain_tumour"}
+OBJECT_NAMES = {
+    "lung2": "lung_mass",
+    "brain1": "brain_tumour",
+    "brain2": "brain_tumour",
+    "breast1": "breast_lesion",
+    "lung1": "lung_nodule",
+}
 
 
 class SamplesDataset(Dataset):

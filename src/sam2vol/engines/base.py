@@ -73,12 +73,16 @@ class SliceResult:
             present; engine-specific scale, 0 threshold).
         logits: Object id -> (H, W) float32 mask logits (mask = logits > 0),
             for engines that have them (SAM 2); empty otherwise.
+        confidence: How sure the engine is that this slice's masks are right,
+            0..1 (higher = surer; the least sure object counts), or None for
+            engines that do not estimate it.
     """
 
     slice_index: int
     masks: dict[int, np.ndarray]
     scores: dict[int, float] = field(default_factory=dict)
     logits: dict[int, np.ndarray] = field(default_factory=dict)
+    confidence: float | None = None
 
 
 class Engine(ABC):

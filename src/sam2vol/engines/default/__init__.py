@@ -7,13 +7,15 @@ it, used as a per-pixel log-likelihood ratio (LLR). On the next slice, a
 binary graph cut (PyMaxflow) runs in a crop around the previous slice's mask
 and minimises: the LLR; a shape prior from the signed distance to the
 previous mask (growth beyond a 0.5 mm band costs 1 per mm and is forbidden
-beyond ``max(8 mm, 1.5 slice thicknesses)``; shrinking costs at most 1, so
-clear evidence can end the object); and a contrast-sensitive smoothness term
+beyond ``max(8 mm, 1.5 slice thicknesses)``, and beyond half the anchor mask's
+equivalent radius for small objects; shrinking costs at most 1, so clear
+evidence can end the object); and a contrast-sensitive smoothness term
 (8-neighbour GrabCut weights). Holes are filled and only components touching
 the previous mask are kept. The object has ended, and the rest of the way is
 empty, when the new mask is too small (< 4 mm^2), collapses (< 0.2 of the
 previous area) or balloons (> 2.5x), lies mostly off the previous mask, fits
-the model poorly (mean LLR < 0.2, or under 40 % of its pixels object-like),
+the model poorly relative to the anchor's own fit (mean LLR under 0.1 of the
+anchor's, or a share of object-like pixels under 0.4 of the anchor's),
 or has merged into look-alike tissue (too many object-like pixels in the
 3 mm ring around it). A prompted slice met on the way replaces the tracked
 mask and restarts tracking with its own model, so corrections stick.
@@ -23,10 +25,19 @@ Prompts on one slice: a mask is taken as is; a box is segmented GrabCut-style
 each click, in order, corrects the mask so far: a positive click outside it
 grows a region from the click (a seeded graph cut with an intensity model
 started from around the click and a cost on the distance from it, small for
-the first click, larger for corrections); a negative click removes what it
+the first click, larger for corrections). A first click whose cut grows
+nothing falls back to a geodesic competition between the click and a circle
+10 mm around it (:mod:`.geodesic`), and a first click's region loses thin
+appendages (thinner than half its own thickness, at most a 2 mm neck), where
+leaks start. A negative click removes what it
 touches (the whole component when it is one of several; the part beyond a
 neck thinner than 4 mm; else the click's side of a watershed split between
-it and what is kept, always at least a disc around it).
+it and what is kept, which follows edges rather than a disc around the click,
+so a thin false rim goes without a bite out of the object beside it).
+
+Each slice result carries a confidence: 1 on prompted slices, the share of
+object-like pixels times the mean LLR relative to the anchor's on tracked
+slices, and ``1 - 0.5**n`` on the n-th empty slice past the object's end.
 
 Example:
     >>> from sam2vol.engines import create_engine

@@ -98,6 +98,44 @@ def grow_from_clicks(
     return crop.paste(region | fg_seed, image.shape)
 
 
+def clicked_part(
+    region: np.ndarray, click: np.ndarray, params: DefaultParams, geo: PixelGeometry
+) -> np.ndarray:
+    """The thick part of ``region`` around ``click``, without thin appendages.
+
+    A first click's region often comes with thin appendages of look-alike
+    tissue (a vessel leaving a lesion): carried into propagation, such a tube
+    runs on through the slices on its own and is where leaks start. The
+    region is opened by a disc of radius ``min(neck_mm, appendage_of_depth *
+    depth)``, where depth is the largest distance from the region's border
+    (its half-width where thickest): only parts thinner than that relative
+    to the region's own thickness are appendages, so a uniform ribbon (a
+    gyrus) keeps its arms. Each pixel joins the nearest thick part (as for
+    negative clicks), and the clicked part, within the disc radius of its
+    opened core, is kept.
+    """
+    crop = Crop.around(region, 2)
+    if crop is None:
+        return region
+    comp = region[crop.slices]
+    depth = ndi.distance_transform_edt(comp, sampling=geo.spacing)
+    radius_mm = min(params.neck_mm, params.appendage_of_depth * float(depth.max()))
+    radius = radius_mm / min(geo.spacing)
+    if radius < 1:
+        return region
+    opened = ndi.binary_opening(comp, disc(radius))
+    labels, n = ndi.label(opened, structure=np.ones((3, 3)))
+    if n == 0:
+        return region
+    parts = watershed(-depth, labels, mask=comp)
+    label = parts[click[0] - crop.r0, click[1] - crop.c0]
+    if label == 0:
+        return region
+    # The thick part itself: its opened core, grown back by the disc it was opened with.
+    near_core = ndi.distance_transform_edt(labels != label) <= radius
+    return crop.paste((parts == label) & near_core, region.shape)
+
+
 def remove_touched(
     mask: np.ndarray,
     image: np.ndarray,
@@ -113,8 +151,11 @@ def remove_touched(
     the part beyond a neck thinner than ``2 * neck_mm``; else the side of a
     watershed split (on the image gradient) between the click and what is
     kept: the positive clicks, or else the parts of the component deep inside
-    it and far from the click (none: the whole component goes). A disc under
-    the click always goes.
+    it and far from the click (none: the whole component goes). The split,
+    not a disc around the click, decides what goes: where the false part is
+    thinner than a disc (a rim along the object), a disc cut into the object
+    (breast1, third click: slice Dice 0.837 -> 0.727). A click off the mask is
+    already satisfied and changes nothing, so re-predicting is stable.
 
     Args:
         mask: (H, W) bool mask.
@@ -124,18 +165,13 @@ def remove_touched(
         params: Settings.
         geo: Pixel geometry.
     """
-    touch = points_mask(mask.shape, click[None], params.click_radius_mm / min(geo.spacing))
-    out = mask & ~touch
-    if not (mask & touch).any():
+    out = mask.copy()
+    if not mask[tuple(click)]:
         return out
+    out[tuple(click)] = False
     labels, n = ndi.label(mask, structure=np.ones((3, 3)))
-    hit = np.bincount(labels[touch & mask], minlength=n + 1)
-    hit[0] = 0
-    comp = labels == int(np.argmax(hit))
+    comp = labels == labels[tuple(click)]
     keep_mask = points_mask(mask.shape, keep, 0) & comp
-    # The component's pixel nearest the click stands for the click from here on.
-    touched = np.argwhere(touch & comp)
-    click = touched[np.argmin(((touched - click) ** 2).sum(axis=1))]
     if n > 1 and not keep_mask.any():
         return out & ~comp
     crop = Crop.around(comp, 2)
@@ -173,7 +209,7 @@ def _touched_part(
         comp, keep_inside = part, keep & part
     else:
         keep_inside = keep
-    click_px = points_mask(comp.shape, click[None], params.click_radius_mm / min(geo.spacing))
+    click_px = points_mask(comp.shape, click[None], 0)
     if not keep_inside.any():
         dist = distance_mm(points_mask(comp.shape, click[None], 0), geo.spacing)
         deep = depth.max()

@@ -10,11 +10,17 @@ import numpy as np
 from sam2vol.engines.base import Engine, ObjectPrompts, SlicePrompts, SliceResult
 from sam2vol.engines.default.interaction import check_mask, predict_prompts
 from sam2vol.engines.default.params import DefaultParams, PixelGeometry
-from sam2vol.engines.default.tracking import ABSENT_SCORE, anchor_state, track_step
+from sam2vol.engines.default.tracking import (
+    ABSENT_SCORE,
+    END_SURE_AFTER,
+    absent_confidence,
+    anchor_state,
+    track_step,
+)
 from sam2vol.errors import InputError
 
-# One walked slice of one object: (slice index, mask, score).
-Walked = tuple[int, np.ndarray, float]
+# One walked slice of one object: (slice index, mask, score, confidence).
+Walked = tuple[int, np.ndarray, float, float]
 
 
 class DefaultEngine(Engine):
@@ -84,12 +90,13 @@ class DefaultEngine(Engine):
         step = -1 if reverse else 1
         walks = {oid: self._object_walk(p, start, end, step) for oid, p in objects.items()}
         for s in range(start, end, step):
-            masks, scores = {}, {}
+            masks, scores, confidence = {}, {}, 1.0
             for oid, walk in walks.items():
-                walked, mask, scores[oid] = next(walk)
+                walked, mask, scores[oid], sure = next(walk)
                 assert walked == s
                 masks[oid] = mask.copy()  # the caller may edit it; the walk goes on from it
-            yield SliceResult(s, masks, scores)
+                confidence = min(confidence, sure)
+            yield SliceResult(s, masks, scores, confidence=confidence)
 
     def _object_walk(
         self, prompts: ObjectPrompts, start: int, end: int, step: int
@@ -154,15 +161,21 @@ class DefaultEngine(Engine):
         state, score = (None, ABSENT_SCORE)
         if mask.any():
             state, score = anchor_state(self.image[anchor], mask, params, geo)
-        yield anchor, mask, score
+        yield anchor, mask, score, 1.0  # the user's own answer on this slice
         empty = np.zeros(self.image.shape[1:], dtype=bool)
+        since_end = 0 if mask.any() else END_SURE_AFTER  # an erased object is surely absent
         for s in range(anchor + step, end, step):
             if state is None:
-                yield s, empty, ABSENT_SCORE
+                since_end += 1
+                yield s, empty, ABSENT_SCORE, absent_confidence(since_end)
                 continue
             outcome = track_step(self.image[s], state, params, geo)
             state = outcome.state
-            yield s, outcome.mask, outcome.score
+            if state is None:
+                since_end += 1
+                yield s, outcome.mask, outcome.score, absent_confidence(since_end)
+            else:
+                yield s, outcome.mask, outcome.score, outcome.confidence
 
     def _anchor_mask(self, s: int, prompt: SlicePrompts) -> np.ndarray:
         """The session's answer to a prompted slice, or ours when it has none."""

@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from sam2vol.engines.base import SlicePrompts
+from sam2vol.engines.default.appearance import smooth
 from sam2vol.engines.default.box import segment_box
-from sam2vol.engines.default.clicks import grow_from_clicks, remove_touched
+from sam2vol.engines.default.clicks import clicked_part, grow_from_clicks, remove_touched
+from sam2vol.engines.default.geodesic import geodesic_competition
+from sam2vol.engines.default.graphcut import Crop
+from sam2vol.engines.default.masks import disc, distance_mm, fill_holes, points_mask
 from sam2vol.engines.default.params import DefaultParams, PixelGeometry
 from sam2vol.errors import InputError
 
@@ -78,8 +82,49 @@ def predict_prompts(
                 cost_per_mm=cost,
                 known=None if first else base,
             )
+            if first and grown.sum() <= params.min_click_growth * seed_area(params, geo):
+                grown = click_fallback(image, point, negative, params, geo)
+            if first:
+                grown = clicked_part(grown, point, params, geo)
             base = base | grown
     return base
+
+
+def seed_area(params: DefaultParams, geo: PixelGeometry) -> int:
+    """Pixels in the seed disc under a click."""
+    return int(disc(params.click_radius_mm / min(geo.spacing)).sum())
+
+
+def click_fallback(
+    image: np.ndarray,
+    point: np.ndarray,
+    negative: np.ndarray,
+    params: DefaultParams,
+    geo: PixelGeometry,
+) -> np.ndarray:
+    """The region of a first click whose seeded graph cut grew (almost) nothing.
+
+    That happens where the object's intensity is not distinctive (a deep
+    grey-matter structure on T1): the intensity model sees no object, and a
+    seed disc alone ends propagation on the next slice. Instead the click
+    competes with a circle ``grow_free_mm`` around it (and the negative
+    clicks) in a geodesic competition, whose boundary settles on the strongest
+    edges in between (:func:`~.geodesic.geodesic_competition`).
+    """
+    reach = geo.px(params.grow_free_mm) + 2
+    crop = Crop.of_box(point[0], point[1], point[0], point[1], reach, image.shape)
+    img = smooth(image[crop.slices], params.image_sigma_px)
+    offset = np.array([crop.r0, crop.c0])
+    seed_px = params.click_radius_mm / min(geo.spacing)
+    fg = points_mask(img.shape, (point - offset)[None], seed_px)
+    dist = distance_mm(points_mask(img.shape, (point - offset)[None], 0), geo.spacing)
+    neg = negative - offset
+    neg = neg[np.all((neg >= 0) & (neg < img.shape), axis=1)]
+    bg = ((dist >= params.grow_free_mm) | points_mask(img.shape, neg, seed_px)) & ~fg
+    if not bg.any():
+        return crop.paste(fg, image.shape)
+    region = fill_holes(geodesic_competition(img, fg, bg, geo.spacing)) | fg
+    return crop.paste(region, image.shape)
 
 
 def check_points(

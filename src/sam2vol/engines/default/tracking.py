@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -14,6 +15,17 @@ from sam2vol.engines.default.shape_prior import shape_prior_costs
 
 # Score of a slice without the object.
 ABSENT_SCORE = -1.0
+# Confidence that the object is absent on the n-th slice past where tracking
+# ended is 1 - ABSENT_DOUBT**n: the first slice past the end is where stops go
+# wrong most (early or late by one), each further slice halves the doubt.
+ABSENT_DOUBT = 0.5
+# Slices past the end after which absence counts as sure (an erased object).
+END_SURE_AFTER = 10
+
+
+def absent_confidence(slices_past_end: int) -> float:
+    """Confidence of an empty mask ``slices_past_end`` (>= 1) slices past the object's end."""
+    return 1.0 - ABSENT_DOUBT ** max(slices_past_end, 1)
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,9 @@ class TrackState:
         ring_fg_ref: Fraction of object-looking pixels around the anchor's mask.
         peak_area: The largest area (pixels) of the object met so far.
         trough_area: The smallest area since that peak.
+        radius_mm: Radius of a disc with the anchor mask's area (the object's scale).
+        anchor_llr: Mean log-likelihood ratio inside the anchor's mask.
+        anchor_fit: Share of the anchor mask's pixels that look like the object.
     """
 
     mask: np.ndarray
@@ -33,6 +48,9 @@ class TrackState:
     ring_fg_ref: float
     peak_area: int
     trough_area: int
+    radius_mm: float = float("inf")
+    anchor_llr: float = 1.0
+    anchor_fit: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -44,12 +62,16 @@ class Step:
         score: Mean log-likelihood ratio inside the mask; ``ABSENT_SCORE`` if ended.
         state: The state for the next slice, or None where the object ended.
         note: What the stopping rule measured, for logs.
+        confidence: How sure the mask is right, 0..1: the share of its
+            pixels that look like the object, times its mean log-likelihood
+            ratio relative to the anchor's (capped at 1); 0 where it ended.
     """
 
     mask: np.ndarray
     score: float
     state: TrackState | None
     note: str = ""
+    confidence: float = 0.0
 
 
 def anchor_state(
@@ -74,8 +96,12 @@ def anchor_state(
     )
     llr = model.llr(img)
     area = int(m.sum())
-    state = TrackState(mask, model, ring_fg_fraction(llr, m, params, geo), area, area)
-    return state, max(float(llr[m].mean()), 0.01)
+    radius = math.sqrt(area * geo.pixel_area / math.pi)
+    score = max(float(llr[m].mean()), 0.01)
+    ring_fg = ring_fg_fraction(llr, m, params, geo)
+    fit = max(float(np.mean(llr[m] > 0)), 0.01)
+    state = TrackState(mask, model, ring_fg, area, area, radius, score, fit)
+    return state, score
 
 
 def ring_fg_fraction(
@@ -99,7 +125,10 @@ def track_step(
     has merged into look-alike surroundings.
     """
     empty = np.zeros(image.shape, dtype=bool)
-    max_move = max(params.max_move_mm, params.max_move_slices * geo.thickness)
+    max_move = min(
+        max(params.max_move_mm, params.max_move_slices * geo.thickness),
+        params.max_move_of_radius * state.radius_mm,
+    )
     crop = Crop.around(state.mask, geo.px(max_move) + 3)
     if crop is None:
         return Step(empty, ABSENT_SCORE, None, "empty")
@@ -138,8 +167,8 @@ def track_step(
         and area >= params.min_area_of_peak * state.peak_area
         and not regrows(area, state, params)
         and overlap >= params.min_overlap
-        and mean_llr >= params.min_mean_llr
-        and fit >= params.min_fit
+        and mean_llr >= params.min_llr_of_anchor * state.anchor_llr
+        and fit >= params.min_fit_of_anchor * state.anchor_fit
         and ring_fg <= max(params.max_ring_fg, state.ring_fg_ref + params.ring_fg_slack)
     )
     if not alive:
@@ -147,8 +176,9 @@ def track_step(
     full = crop.paste(cut, image.shape)
     peak = max(state.peak_area, area)
     trough = area if area >= state.peak_area else min(state.trough_area, area)
-    next_state = TrackState(full, state.model, state.ring_fg_ref, peak, trough)
-    return Step(full, mean_llr, next_state, note)
+    next_state = replace(state, mask=full, peak_area=peak, trough_area=trough)
+    confidence = fit * min(max(mean_llr / state.anchor_llr, 0.0), 1.0)
+    return Step(full, mean_llr, next_state, note, confidence)
 
 
 def regrows(area: int, state: TrackState, params: DefaultParams) -> bool:
@@ -156,6 +186,10 @@ def regrows(area: int, state: TrackState, params: DefaultParams) -> bool:
 
     Cross-sections of compact objects rise to one peak and fall; a mask that
     has shrunk and then grows by ``max_regrowth`` to over half its peak has
-    usually run into a neighbouring structure that looks alike.
+    usually run into a neighbouring structure that looks alike. A mask that
+    has not shrunk since the anchor is growing towards its peak, not back.
     """
-    return area > params.max_regrowth * state.trough_area and area > 0.5 * state.peak_area
+    shrank = state.trough_area < state.peak_area  # not just grown from the anchor
+    return (
+        shrank and area > params.max_regrowth * state.trough_area and area > 0.5 * state.peak_area
+    )
