@@ -88,30 +88,28 @@ class DefaultParams:
             re-cut together in 3D (:func:`~.refine3d.refine_run`); a voxel
             may become object at most this far outside its tracked mask. As
             ``free_move_mm``: the refinement is there to take back what
-            tracking kept at tapering ends, not to grow. Swept on the five
+            tracking kept at tapering ends, not to grow. Measured on the five
             bundled samples (weights_free benchmark, mean Dice 1 click / 3
-            clicks / mask, with ``refine_core_mm`` 2): 0.5 mm 0.690 / 0.735 /
-            0.803; 1 mm 0.695 / 0.731 / 0.798; 2 mm (anchor model) 0.683 /
-            0.704 / 0.791.
+            clicks / mask): no refinement 0.691 / 0.713 / 0.795; 0.5 mm
+            0.691 / 0.733 / 0.802; 1 mm 0.694 / 0.726 / 0.797; 2 mm (with the
+            anchor's model) 0.683 / 0.704 / 0.791.
         refine_core_mm: Voxels deeper than this inside a tracked mask stay
             object (the confident core, whose intensities also make that
-            slice's object model). 2 mm: 1.5 mm 0.705 / 0.736 / 0.795
-            (brain2 mask 0.587 -> 0.541); 3 mm 0.678 / 0.727 / 0.802; 4 mm
-            0.684 / 0.724 / 0.798.
+            slice's object model). 1.5 mm 0.707 / 0.730 / 0.794 (brain2 mask
+            0.584 -> 0.543); 3 mm 0.677 / 0.724 / 0.799.
         refine_z_weight: Scale of the edges across slices relative to
             in-plane ones of the same length and contrast (edges weigh
-            1 / length in mm, so 5 mm slices couple weakly). Measured: 0 (each
-            slice alone) 0.690 / 0.735 / 0.802, 1 the same within 0.001, 3
-            0.690 / 0.734 / 0.803.
+            1 / length in mm, so 2-6.5 mm slices couple weakly). Measured: 0
+            (each slice on its own) 0.691 / 0.734 / 0.802, 3 0.692 / 0.734 /
+            0.803: on these thick-slice cases the coupling changes little.
         refine_local_model: The refinement's intensity model on each slice
-            is learned there, core against the ring ``refine_band_mm`` ..
-            ``refine_band_mm + ring_outer_mm`` outside the tracked mask
-            (the anchor's model where either has under 8 pixels). A tapering
-            end is dimmer than the anchor's object (partial volume), so the
+            is learned there, its core against the ring ``refine_band_mm`` ..
+            ``refine_band_mm + ring_outer_mm`` outside its tracked mask (the
+            anchor's model where either has under 8 pixels). A tapering end
+            is dimmer than the anchor's object (partial volume), so the
             anchor's model calls its blurred rim object; the slice's own core
-            against its own surround does not. With the anchor's model: 0.687
-            / 0.714 / 0.798 (core 4 mm); before the refinement 0.691 / 0.713
-            / 0.795.
+            against its own surround does not. With the anchor's model: 0.688
+            / 0.714 / 0.797 (4 mm core: 0.687 / 0.714 / 0.798).
     """
 
     bins: int = 128
