@@ -20,6 +20,13 @@ or has merged into look-alike tissue (too many object-like pixels in the
 3 mm ring around it). A prompted slice met on the way replaces the tracked
 mask and restarts tracking with its own model, so corrections stick.
 
+After each run from an anchor, its tracked slices are re-cut together
+(:mod:`.refine3d`): a 3D graph cut over the band of the tracked masks, the
+anchor hard both ways, each mask's core deeper than 2 mm object, more than
+0.5 mm outside it background, unaries from each slice's own core against its
+own surround, contrast-sensitive smoothness in-plane and across slices (per
+mm). It takes back the rims tracking keeps where a small object tapers.
+
 Prompts on one slice: a mask is taken as is; a box is segmented GrabCut-style
 (histogram models re-estimated three times, the box's outside as background);
 each click, in order, corrects the mask so far: a positive click outside it

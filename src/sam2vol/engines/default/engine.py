@@ -10,6 +10,7 @@ import numpy as np
 from sam2vol.engines.base import Engine, ObjectPrompts, SlicePrompts, SliceResult
 from sam2vol.engines.default.interaction import check_mask, predict_prompts
 from sam2vol.engines.default.params import DefaultParams, PixelGeometry
+from sam2vol.engines.default.refine3d import refine_run
 from sam2vol.engines.default.tracking import (
     ABSENT_SCORE,
     END_SURE_AFTER,
@@ -155,27 +156,42 @@ class DefaultEngine(Engine):
             yield from reversed(back[1:])  # `following` itself starts the next round
 
     def _segment(self, prompt: SlicePrompts, anchor: int, end: int, step: int) -> Iterator[Walked]:
-        """Track from one anchor towards ``end`` (exclusive), with no anchor in between."""
+        """Track from one anchor towards ``end`` (exclusive), with no anchor in between.
+
+        The tracked slices are then refined together in 3D (see
+        :func:`~.refine3d.refine_run`) before they are handed out.
+        """
         params, geo = self.params, self.geometry
         mask = self._anchor_mask(anchor, prompt)
         state, score = (None, ABSENT_SCORE)
         if mask.any():
             state, score = anchor_state(self.image[anchor], mask, params, geo)
         yield anchor, mask, score, 1.0  # the user's own answer on this slice
+        model = state.model if state is not None else None
         empty = np.zeros(self.image.shape[1:], dtype=bool)
         since_end = 0 if mask.any() else END_SURE_AFTER  # an erased object is surely absent
+        tracked: list[Walked] = []
         for s in range(anchor + step, end, step):
             if state is None:
                 since_end += 1
-                yield s, empty, ABSENT_SCORE, absent_confidence(since_end)
+                tracked.append((s, empty, ABSENT_SCORE, absent_confidence(since_end)))
                 continue
             outcome = track_step(self.image[s], state, params, geo)
             state = outcome.state
             if state is None:
                 since_end += 1
-                yield s, outcome.mask, outcome.score, absent_confidence(since_end)
+                tracked.append((s, outcome.mask, outcome.score, absent_confidence(since_end)))
             else:
-                yield s, outcome.mask, outcome.score, outcome.confidence
+                tracked.append((s, outcome.mask, outcome.score, outcome.confidence))
+        alive = next((k for k, t in enumerate(tracked) if not t[1].any()), len(tracked))
+        if model is not None and alive > 0:
+            run = [anchor] + [t[0] for t in tracked[:alive]]
+            masks = np.stack([mask] + [t[1] for t in tracked[:alive]])
+            refined = refine_run(self.image[run], masks, model, params, geo)
+            tracked[:alive] = [
+                (s, refined[k + 1], sc, c) for k, (s, _, sc, c) in enumerate(tracked[:alive])
+            ]
+        yield from tracked
 
     def _anchor_mask(self, s: int, prompt: SlicePrompts) -> np.ndarray:
         """The session's answer to a prompted slice, or ours when it has none."""
