@@ -113,34 +113,66 @@ def graph_cut(
         fixed_fg: Pixels taken as foreground without solving.
     """
     fixed_bg = cost_fg >= HARD
-    fg = np.zeros(cost_fg.shape, dtype=bool) if fixed_fg is None else fixed_fg & ~fixed_bg
-    active = ~(fixed_bg | fg)
-    node = np.full(cost_fg.shape, -1, dtype=np.int64)
-    node[active] = np.arange(int(active.sum()))
-    # Terminal costs of the free pixels, with the pull of their fixed neighbours.
-    to_fg = np.where(active, cost_fg, 0).astype(np.float64)
-    to_bg = np.where(active, cost_bg, 0).astype(np.float64)
-    heads, tails, caps = [], [], []
+    fg = np.zeros(cost_fg.shape, dtype=bool) if fixed_fg is None else fixed_fg
+    h, w = cost_fg.shape
+    pairs = []
     for (dr, dc), weight in weights:
-        h, w = cost_fg.shape
         c_lo, c_hi = max(0, -dc), w - max(0, dc)
         here = (slice(0, h - dr), slice(c_lo, c_hi))
         there = (slice(dr, h), slice(c_lo + dc, c_hi + dc))
-        cap = gamma * weight[here].astype(np.float64)
+        pairs.append((here, there, gamma * weight[here].astype(np.float64)))
+    return solve_cut(cost_fg, cost_bg, pairs, fg, fixed_bg)
+
+
+Pair = tuple[tuple[slice, ...], tuple[slice, ...], np.ndarray]
+
+
+def solve_cut(
+    cost_fg: np.ndarray,
+    cost_bg: np.ndarray,
+    pairs: list[Pair],
+    fixed_fg: np.ndarray,
+    fixed_bg: np.ndarray,
+) -> np.ndarray:
+    """Minimum cut of unary costs plus pairwise edges, on a grid of any dimension.
+
+    Fixed voxels keep their label and stay out of the graph; they only weigh on
+    their free neighbours' terminal edges, so the graph holds the free voxels only.
+
+    Args:
+        cost_fg: Cost of labelling each voxel foreground.
+        cost_bg: Cost of labelling each voxel background.
+        pairs: ``(here, there, cap)``: the voxels ``grid[here]`` and ``grid[there]``
+            are neighbours joined by an edge of capacity ``cap`` (shaped like them).
+        fixed_fg: Voxels taken as foreground without solving.
+        fixed_bg: Voxels taken as background without solving (wins over ``fixed_fg``).
+
+    Returns:
+        The labelling, True = foreground.
+    """
+    fg = fixed_fg & ~fixed_bg
+    active = ~(fixed_bg | fg)
+    out = fg.copy()
+    n = int(active.sum())
+    if n == 0:
+        return out
+    node = np.full(active.shape, -1, dtype=np.int64)
+    node[active] = np.arange(n)
+    # Terminal costs of the free voxels, with the pull of their fixed neighbours.
+    to_fg = np.where(active, cost_fg, 0).astype(np.float64)
+    to_bg = np.where(active, cost_bg, 0).astype(np.float64)
+    heads, tails, caps = [], [], []
+    for here, there, cap in pairs:
         a_act, b_act = active[here], active[there]
         both = a_act & b_act
         heads.append(node[here][both])
         tails.append(node[there][both])
         caps.append(cap[both])
-        # A free pixel next to a fixed one pays the edge if it takes the other label.
+        # A free voxel next to a fixed one pays the edge if it takes the other label.
         to_bg[here] += np.where(a_act & fg[there], cap, 0)
         to_fg[here] += np.where(a_act & fixed_bg[there], cap, 0)
         to_bg[there] += np.where(b_act & fg[here], cap, 0)
         to_fg[there] += np.where(b_act & fixed_bg[here], cap, 0)
-    out = fg.copy()
-    n = int(active.sum())
-    if n == 0:
-        return out
     graph = maxflow.GraphFloat()
     graph.add_nodes(n)
     cap = np.concatenate(caps)

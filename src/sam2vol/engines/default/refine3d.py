@@ -15,12 +15,11 @@ tapering end is dimmer than the anchor's object.
 
 from __future__ import annotations
 
-import maxflow
 import numpy as np
 from scipy import ndimage as ndi
 
 from sam2vol.engines.default.appearance import AppearanceModel
-from sam2vol.engines.default.graphcut import Crop
+from sam2vol.engines.default.graphcut import Crop, solve_cut
 from sam2vol.engines.default.masks import fill_holes, signed_distance_mm
 from sam2vol.engines.default.params import DefaultParams, PixelGeometry
 
@@ -135,37 +134,10 @@ def _band_cut(
     Fixed voxels stay out of the graph and only pull on their free neighbours
     (as in :func:`~.graphcut.graph_cut`, in 3D), so the graph holds the band only.
     """
-    fixed_fg = fixed_fg & ~fixed_bg
-    active = ~(fixed_fg | fixed_bg)
-    out = fixed_fg.copy()
-    n = int(active.sum())
-    if n == 0:
-        return out
-    node = np.full(active.shape, -1, dtype=np.int64)
-    node[active] = np.arange(n)
-    to_fg = np.where(active, cost_fg, 0.0)
-    to_bg = np.where(active, cost_bg, 0.0)
-    heads, tails, caps = [], [], []
+    pairs = []
     for axis, weight in weights:
-        size = active.shape[axis]
+        size = cost_fg.shape[axis]
         here = tuple(slice(0, size - 1) if a == axis else slice(None) for a in range(3))
         there = tuple(slice(1, size) if a == axis else slice(None) for a in range(3))
-        cap = gamma * weight
-        a_act, b_act = active[here], active[there]
-        both = a_act & b_act
-        heads.append(node[here][both])
-        tails.append(node[there][both])
-        caps.append(cap[both])
-        to_bg[here] += np.where(a_act & fixed_fg[there], cap, 0)
-        to_fg[here] += np.where(a_act & fixed_bg[there], cap, 0)
-        to_bg[there] += np.where(b_act & fixed_fg[here], cap, 0)
-        to_fg[there] += np.where(b_act & fixed_bg[here], cap, 0)
-    graph = maxflow.GraphFloat()
-    graph.add_nodes(n)
-    cap = np.concatenate(caps)
-    graph.add_edges(np.concatenate(heads), np.concatenate(tails), cap, cap)
-    low = np.minimum(to_fg, to_bg)[active]
-    graph.add_grid_tedges(np.arange(n), to_bg[active] - low, to_fg[active] - low)
-    graph.maxflow()
-    out[active] = ~graph.get_grid_segments(np.arange(n))
-    return out
+        pairs.append((here, there, gamma * weight))
+    return solve_cut(cost_fg, cost_bg, pairs, fixed_fg, fixed_bg)
