@@ -74,12 +74,24 @@ class _ObjectTrack:
     logits: dict[int, np.ndarray] = field(default_factory=dict)
 
 
+def mps_works() -> bool:
+    """Whether MPS is there and runs what SAM 2 needs (bfloat16 memories: macOS 14 or later)."""
+    mps = getattr(torch.backends, "mps", None)
+    if mps is None or not mps.is_available():
+        return False
+    try:
+        x = torch.ones(2, 2, device="mps", dtype=torch.bfloat16)
+        return bool(((x @ x).float().sum() == 8).item())
+    except (RuntimeError, TypeError):
+        return False
+
+
 def pick_device(device: str) -> torch.device:
-    """``auto`` -> CUDA, else MPS, else CPU; otherwise the named device (checked)."""
+    """``auto`` -> CUDA, else MPS where it works, else CPU; otherwise the named device (checked)."""
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if mps_works():
             return torch.device("mps")
         return torch.device("cpu")
     try:
@@ -88,8 +100,11 @@ def pick_device(device: str) -> torch.device:
         raise InputError(f"--device must be auto, cpu, cuda or mps, got {device!r}") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError("--device mps: MPS is not available")
+    if dev.type == "mps" and not mps_works():
+        raise InputError(
+            "--device mps: MPS is not available or cannot run bfloat16 (SAM 2 keeps its "
+            "memories in bfloat16; that needs macOS 14 or later); use --device cpu"
+        )
     if dev.type not in ("cpu", "cuda", "mps"):
         raise InputError(f"--device must be auto, cpu, cuda or mps, got {device!r}")
     return dev
@@ -116,14 +131,18 @@ class Sam2Engine(Engine):
         stop_after_empty: Stop tracking an object after this many consecutive
             slices where the model sees no object (its object score <= 0); the
             rest of that pass gets empty masks. None: never stop.
-        feature_cache_gb: Memory budget of the per-slice feature cache.
-        feature_cache_dtype: ``auto`` (float32 when the volume fits the budget,
-            else float16), ``float32`` or ``float16``.
+        feature_cache_gb: Memory budget of the per-slice feature cache, one for
+            the whole process (every session with this setting shares it).
+        feature_cache_dtype: ``auto`` (the encoder's dtype: bfloat16 under
+            autocast, else float32, or float16 when the volume would not fit
+            the budget), ``float32`` or ``float16``.
         encode_batch_size: Slices per image-encoder call; default 1 on the CPU
             (batching does not pay there), more on a GPU.
         offload_state_to_cpu: Keep masks and memories on the CPU (saves GPU
             memory).
-        compile_image_encoder: ``torch.compile`` the image encoder (CUDA only).
+        compile_image_encoder: ``torch.compile`` the image encoder (CUDA only);
+            it is always called with ``encode_batch_size`` slices (padded), so
+            it compiles once.
         seed: Seed of a ``random:`` initialisation.
     """
 
@@ -192,6 +211,7 @@ class Sam2Engine(Engine):
                 "compile_image_encoder is for CUDA only; ignored", UserWarning, stacklevel=2
             )
             compile_image_encoder = False
+        self.compile_image_encoder = bool(compile_image_encoder)
         self.predictor: Sam2VolPredictor = shared_predictor(
             source,
             image_size=self.image_size,
@@ -211,14 +231,16 @@ class Sam2Engine(Engine):
     def _on_image(self) -> None:
         assert self.image is not None
         self.frames = SliceFrames(self.image, self.image_size)
+        if self.cache is not None:
+            self.cache.clear()  # its memory goes back to the process's budget
         self.cache = FeatureCache(
             self.frames,
             self.predictor.encode_images,
             device=self.device,
-            storage_device="cpu",
             dtype=self.feature_cache_dtype,
             budget_bytes=self.feature_cache_bytes,
             batch_size=self.encode_batch_size,
+            pad_batch=self.compile_image_encoder,
         )
         self._objects.clear()
         self._last_objects = {}
@@ -372,7 +394,10 @@ class Sam2Engine(Engine):
         tracks = [self._objects[oid] for oid in oids]
         for oid, track in zip(oids, tracks, strict=True):
             try:
-                self.predictor.begin_walk(track.state, reverse)
+                # Under the predictor's autocast, as the official propagate_in_video runs its
+                # preflight: newly prompted slices get their memories in the same precision.
+                with self.predictor.autocast():
+                    self.predictor.begin_walk(track.state, reverse)
             except RuntimeError as exc:  # the official "no input points or masks"
                 raise InputError(
                     f"object {oid} has no prompt on a slice it was not tracked on, so SAM 2 "
