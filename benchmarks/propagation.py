@@ -134,12 +134,19 @@ class Ours:
 
     name = "sam2vol"
 
-    def __init__(self, checkpoint: str, image_size: int, device: str) -> None:
+    def __init__(
+        self, checkpoint: str, image_size: int, device: str, compile: bool = False
+    ) -> None:
         from sam2vol.engines.sam2 import Sam2Engine
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.engine = Sam2Engine(checkpoint=checkpoint, image_size=image_size, device=device)
+            self.engine = Sam2Engine(
+                checkpoint=checkpoint,
+                image_size=image_size,
+                device=device,
+                compile_image_encoder=compile,
+            )
         self.encoder = EncoderMeter(self.engine.predictor)
 
     def start(self, image: np.ndarray) -> None:
@@ -312,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="random:sam2.1_hiera_t")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--skip-official", action="store_true")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile our image encoder (CUDA)"
+    )
     parser.add_argument("--quick", action="store_true", help="a tiny run to check the script")
     args = parser.parse_args(argv)
     if args.quick:
@@ -324,12 +334,13 @@ def main(argv: list[str] | None = None) -> int:
     key = args.slices // 2
     print(
         f"volume {args.slices}x{args.slice_size}x{args.slice_size}, image size {args.image_size}, "
-        f"{args.checkpoint}, rounds {args.rounds}; torch {torch.__version__}, "
+        f"{args.checkpoint}, rounds {args.rounds}, compiled {args.compile}; "
+        f"torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    ours = Ours(args.checkpoint, args.image_size, args.device)
+    ours = Ours(args.checkpoint, args.image_size, args.device, compile=args.compile)
     pipes: list[Any] = [ours]
     if not args.skip_official:
         pipes.append(Official(ours))

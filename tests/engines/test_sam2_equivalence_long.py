@@ -155,7 +155,7 @@ def test_bf16_autocast_matches_official_under_the_same_autocast(monkeypatch):
 
     eng = make_engine()
     eng.predictor = shared_predictor(
-        eng.source.__class__(**{**eng.source.__dict__}),
+        eng.source,
         image_size=eng.image_size,
         device=eng.device,
         correction_as_cond=True,
