@@ -19,6 +19,13 @@ N_SLICES, HEIGHT, WIDTH = 10, 72, 88
 # The device the engine tests run on (benchmarks/gpu_check.sh sets cuda) and its precision.
 DEVICE = os.environ.get("SAM2VOL_TEST_DEVICE", "cpu")
 PRECISION = os.environ.get("SAM2VOL_TEST_PRECISION", "float32")
+# Slices per encoder call; 1 gives the official predictor's batch shape (on a GPU, bf16
+# rounding depends on the batch size: benchmarks/RESULTS.md).
+ENCODE_BATCH = (
+    int(os.environ["SAM2VOL_TEST_ENCODE_BATCH"])
+    if "SAM2VOL_TEST_ENCODE_BATCH" in os.environ
+    else None
+)
 
 
 def volume(seed: int = 0, n_slices: int = N_SLICES) -> np.ndarray:
@@ -34,7 +41,13 @@ def make_engine(**options: Any):
     """Our engine with random weights (seed 0) at the test image size, on the test device."""
     from sam2vol.engines.sam2 import Sam2Engine
 
-    options = {"image_size": IMAGE_SIZE, "device": DEVICE, "precision": PRECISION, **options}
+    options = {
+        "image_size": IMAGE_SIZE,
+        "device": DEVICE,
+        "precision": PRECISION,
+        "encode_batch_size": ENCODE_BATCH,
+        **options,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return Sam2Engine(checkpoint=f"random:{CONFIG}", **options)

@@ -160,6 +160,7 @@ class FeatureCache:
         self._on_device: tuple[int, list[torch.Tensor]] | None = None
         self._pos_enc: list[torch.Tensor] | None = None  # the same for every slice
         self._out_dtypes: list[torch.dtype] = []
+        self._level_dtypes: list[torch.dtype] = []
         self._storage_dtype: torch.dtype | None = CACHE_DTYPES[dtype]
         self._lock = threading.RLock()
         # Whatever happens to this cache, its bytes go back to the budget.
@@ -168,7 +169,7 @@ class FeatureCache:
 
     @property
     def storage_dtype(self) -> torch.dtype | None:
-        """The dtype features are kept in (None before the first encode)."""
+        """The dtype the finest-level features are kept in (None before the first encode)."""
         return self._storage_dtype
 
     def __contains__(self, index: int) -> bool:
@@ -243,15 +244,26 @@ class FeatureCache:
         if self._pos_enc is None:
             self._pos_enc = [p[:1].detach().clone() for p in out["vision_pos_enc"]]
             self._out_dtypes = [f.dtype for f in fpn]
-            if self._storage_dtype is None:  # auto: the encoder's dtype, unless it cannot fit
+            if self._storage_dtype is None:
+                # auto: each level in its own dtype (under autocast some levels are bf16, some
+                # float32), unless float32 features of the whole volume cannot fit.
                 out_bytes = sum(f[:1].numel() * f.element_size() for f in fpn)
-                whole = out_bytes * len(self.frames)
-                fp32 = all(f.dtype == torch.float32 for f in fpn)
                 free = self.budget.limit - self.budget.used
-                self._storage_dtype = torch.float16 if fp32 and whole > free else fpn[0].dtype
+                self._level_dtypes = [
+                    torch.float16
+                    if f.dtype == torch.float32 and out_bytes * len(self.frames) > free
+                    else f.dtype
+                    for f in fpn
+                ]
+                self._storage_dtype = self._level_dtypes[-1]
+            else:
+                self._level_dtypes = [self._storage_dtype] * len(fpn)
         for k, index in enumerate(indices):
             on_device = self._device_fits([f[k : k + 1] for f in fpn])
-            levels = [self._pack(f[k : k + 1], on_device) for f in fpn]
+            levels = [
+                self._pack(f[k : k + 1], dtype, on_device)
+                for f, dtype in zip(fpn, self._level_dtypes, strict=True)
+            ]
             nbytes = _nbytes(levels)
             if self.budget.reserve(nbytes):
                 self._held[0] += nbytes
@@ -266,13 +278,12 @@ class FeatureCache:
     def _device_fits(self, levels: list[torch.Tensor]) -> bool:
         if not self.auto_storage or self.device.type != "cuda":
             return self.storage_device == self.device and self.device.type != "cpu"
-        need = sum(t.numel() for t in levels) * (self._storage_dtype or torch.float32).itemsize
+        need = sum(t.numel() * t.element_size() for t in levels)
         free, _ = torch.cuda.mem_get_info(self.device)
         return free - need > DEVICE_HEADROOM_BYTES
 
-    def _pack(self, feature: torch.Tensor, on_device: bool) -> torch.Tensor:
+    def _pack(self, feature: torch.Tensor, dtype: torch.dtype, on_device: bool) -> torch.Tensor:
         target = self.device if on_device else self.storage_device
-        dtype = self._storage_dtype
         source = feature.detach()
         if dtype == torch.float16 and not torch.isfinite(source.to(dtype)).all():
             dtype = source.dtype  # out of float16's range: keep it as it came
