@@ -310,6 +310,47 @@ def encode_once_ceiling(ours: Timing, official: Timing) -> float:
     return official.seconds / (ours.encode_seconds + official.other_seconds)
 
 
+def click_latency(args: argparse.Namespace) -> float:
+    """Click-to-mask time on a slice not touched yet, without and with background encoding.
+
+    Without it the click waits for the image encoder; with it (started when the
+    volume opens, a few slices away, the user idle for as long as it takes to
+    reach the slice) the click only runs the prompt encoder and mask decoder.
+    Returns the ratio cold / warm.
+    """
+    image, truth = synthetic_volume(args.slices, args.slice_size)
+    ours = Ours(args.checkpoint, args.image_size, args.device)
+    engine = ours.engine
+    target = args.slices // 2 + 3
+    rows, cols = np.nonzero(truth[target])
+    prompt = SlicePrompts()
+    prompt.add_point(int(rows.mean()), int(cols.mean()), True)
+    engine.set_image(image[:2], (1.0, 1.0, 1.0))  # warm-up of the model
+    engine.predict_slice(0, prompt, object_id=1)
+    times = {}
+    for mode in ("cold", "background", "background done"):
+        engine.set_image(image, (1.0, 1.0, 1.0))
+        if mode != "cold":
+            engine.start_background_encoding(center=args.slices // 2)
+            idle = time.perf_counter()
+            while target not in engine.cache:  # the user looks at the slices meanwhile
+                time.sleep(0.01)
+            while mode == "background done" and engine._prefetch.is_alive():
+                time.sleep(0.01)  # ... until every slice is encoded
+            print(f"  {mode}: idle until slice {target} was encoded: "
+                  f"{time.perf_counter() - idle:.1f} s")  # fmt: skip
+        t0 = time.perf_counter()
+        engine.predict_slice(target, prompt, object_id=1)
+        times[mode] = time.perf_counter() - t0
+        engine.stop_background_encoding()
+        print(f"  click on untouched slice {target}, {mode}: {times[mode] * 1000:.0f} ms")
+    ratio = times["cold"] / times["background"]
+    done = times["cold"] / times["background done"]
+    print(f"click_to_mask_speedup_once_all_slices_are_encoded={done:.1f}")
+    print(f"click_to_mask_speedup_with_background_encoding={ratio:.1f}")
+    return ratio
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=60)
@@ -323,12 +364,21 @@ def main(argv: list[str] | None = None) -> int:
         "--compile", action="store_true", help="torch.compile our image encoder (CUDA)"
     )
     parser.add_argument("--quick", action="store_true", help="a tiny run to check the script")
+    parser.add_argument(
+        "--click-latency",
+        action="store_true",
+        help="only time a click on an untouched slice, without and with background encoding",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.slices, args.slice_size, args.image_size, args.rounds = 8, 96, 128, 3
 
     os.environ.setdefault("TQDM_DISABLE", "1")  # the official loops' progress bars
     import torch
+
+    if args.click_latency:
+        click_latency(args)
+        return 0
 
     image, truth = synthetic_volume(args.slices, args.slice_size)
     key = args.slices // 2

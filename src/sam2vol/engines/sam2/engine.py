@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -226,10 +228,13 @@ class Sam2Engine(Engine):
         self._objects: dict[int, _ObjectTrack] = {}
         self._last_objects: dict[int, ObjectPrompts] = {}
         self.last_logits: np.ndarray | None = None
+        self._busy = 0  # foreground calls running (background encoding waits)
+        self._prefetch: _Prefetch | None = None
 
     # ----- session ---------------------------------------------------------------------------
     def _on_image(self) -> None:
         assert self.image is not None
+        self.stop_background_encoding()
         self.frames = SliceFrames(self.image, self.image_size)
         if self.cache is not None:
             self.cache.clear()  # its memory goes back to the process's budget
@@ -269,6 +274,43 @@ class Sam2Engine(Engine):
         assert self.cache is not None
         self.cache.encode_all()
 
+    def start_background_encoding(self, center: int = 0) -> None:
+        """Encode slices outward from ``center`` in a background thread while the engine is idle.
+
+        Call it when a volume opens and again when the slice in view changes;
+        it pauses while :meth:`predict_slice` or a propagation runs, keeps
+        within the cache's memory budget, and stops at :meth:`set_image` or
+        :meth:`stop_background_encoding`. A click on a slice it has reached
+        skips the image encoder.
+        """
+        self._require_image()
+        assert self.cache is not None
+        n = self.n_slices
+        center = min(max(int(center), 0), n - 1)
+        order = [center]
+        for d in range(1, n):
+            order += [s for s in (center + d, center - d) if 0 <= s < n]
+        if self._prefetch is not None and self._prefetch.cache is self.cache:
+            self._prefetch.order = order  # same volume: just re-centre
+            return
+        self.stop_background_encoding()
+        self._prefetch = _Prefetch(self, self.cache, order)
+        self._prefetch.start()
+
+    def stop_background_encoding(self) -> None:
+        """Stop the background encoding (waits for the batch in progress)."""
+        if self._prefetch is not None:
+            self._prefetch.stop()
+            self._prefetch = None
+
+    @contextlib.contextmanager
+    def _foreground(self) -> Iterator[None]:
+        self._busy += 1
+        try:
+            yield
+        finally:
+            self._busy -= 1
+
     # ----- prompts ---------------------------------------------------------------------------
     def predict_slice(
         self,
@@ -294,12 +336,14 @@ class Sam2Engine(Engine):
         if not 0 <= slice_index < self.n_slices:
             raise InputError(f"slice {slice_index} is outside 0..{self.n_slices - 1}")
         oid = self._object_of(prompts) if object_id is None else int(object_id)
-        track = self._track_of(oid)
-        if prompts.is_empty:
-            self._clear_slice(oid, track, slice_index)
-            logits = np.full((self.frames.height, self.frames.width), -1024.0, np.float32)  # type: ignore[union-attr]
-        else:
-            logits = self._apply(oid, track, slice_index, prompts)
+        with self._foreground():
+            track = self._track_of(oid)
+            if prompts.is_empty:
+                self._clear_slice(oid, track, slice_index)
+                h, w = self.frames.height, self.frames.width  # type: ignore[union-attr]
+                logits = np.full((h, w), -1024.0, np.float32)
+            else:
+                logits = self._apply(oid, track, slice_index, prompts)
         self.last_logits = logits
         return logits > 0
 
@@ -389,6 +433,12 @@ class Sam2Engine(Engine):
     def _track(
         self, objects: dict[int, ObjectPrompts], start: int, end: int, reverse: bool, fresh: bool
     ) -> Iterator[SliceResult]:
+        with self._foreground():
+            yield from self._walk(objects, start, end, reverse, fresh)
+
+    def _walk(
+        self, objects: dict[int, ObjectPrompts], start: int, end: int, reverse: bool, fresh: bool
+    ) -> Iterator[SliceResult]:
         self._sync(objects)
         oids = list(objects)
         tracks = [self._objects[oid] for oid in oids]
@@ -446,3 +496,30 @@ class Sam2Engine(Engine):
     def _require_image(self) -> None:
         if self.image is None or self.frames is None:
             raise RuntimeError("call set_image() first")
+
+
+class _Prefetch(threading.Thread):
+    """Encodes slices in ``order`` into ``cache`` while the engine is idle."""
+
+    def __init__(self, engine: Sam2Engine, cache: FeatureCache, order: list[int]) -> None:
+        super().__init__(name="sam2vol-prefetch", daemon=True)
+        self.engine = engine
+        self.cache = cache
+        self.order = order
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            if self.engine._busy:
+                time.sleep(0.02)  # the user acts: wait
+                continue
+            todo = [s for s in self.order if s not in self.cache]
+            stored = self.cache.stats.stored
+            if not todo or self.cache.encode_some(todo) == 0:
+                return
+            if self.cache.stats.stored == stored:
+                return  # the memory budget is spent
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
