@@ -351,6 +351,45 @@ def click_latency(args: argparse.Namespace) -> float:
     return ratio
 
 
+def rss_run(args: argparse.Namespace) -> None:
+    """One propagation by one pipeline in this process; prints its peak RSS in MiB."""
+    import resource
+
+    image, truth = synthetic_volume(args.slices, args.slice_size)
+    ours = Ours(args.checkpoint, args.image_size, args.device)
+    pipe: Any = ours if args.rss_run == "sam2vol" else Official(ours)
+    if pipe is not ours:
+        del ours.engine  # only the official pipeline's model stays (the weights were copied)
+    for _ in one_propagation(pipe, image, truth, args.slices // 2):
+        pass
+    print(f"peak_rss_mib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+
+
+def memory_slope(args: argparse.Namespace, lengths: tuple[int, int]) -> None:
+    """Peak RSS of one propagation per pipeline at two volume lengths, and the slope."""
+    import subprocess
+
+    print(f"peak RSS of one propagation, {args.checkpoint}, slices {args.slice_size} px")
+    for size in args.memory_sizes:
+        peaks: dict[tuple[str, int], float] = {}
+        for pipeline in ("sam2vol", "official"):
+            for n in lengths:
+                cmd = [
+                    sys.executable, __file__, "--rss-run", pipeline, "--slices", str(n),
+                    "--image-size", str(size), "--slice-size", str(args.slice_size),
+                    "--checkpoint", args.checkpoint, "--device", args.device,
+                ]  # fmt: skip
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+                peaks[(pipeline, n)] = float(out.rsplit("peak_rss_mib=", 1)[1])
+        for pipeline in ("sam2vol", "official"):
+            a, b = (peaks[(pipeline, n)] for n in lengths)
+            slope = (b - a) / (lengths[1] - lengths[0])
+            print(
+                f"  image size {size}, {pipeline:<9} {lengths[0]} slices {a:.0f} MiB, "
+                f"{lengths[1]} slices {b:.0f} MiB: {slope:.1f} MiB per slice"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=60)
@@ -369,6 +408,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only time a click on an untouched slice, without and with background encoding",
     )
+    parser.add_argument(
+        "--memory-slope",
+        default=None,
+        help="only measure peak RSS per slice at two lengths, e.g. 8,16 (one process per run)",
+    )
+    parser.add_argument("--memory-sizes", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument("--rss-run", choices=["sam2vol", "official"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.slices, args.slice_size, args.image_size, args.rounds = 8, 96, 128, 3
@@ -378,6 +424,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.click_latency:
         click_latency(args)
+        return 0
+    if args.rss_run:
+        rss_run(args)
+        return 0
+    if args.memory_slope:
+        a, b = (int(v) for v in args.memory_slope.split(","))
+        memory_slope(args, (a, b))
         return 0
 
     image, truth = synthetic_volume(args.slices, args.slice_size)
