@@ -134,12 +134,19 @@ class Ours:
 
     name = "sam2vol"
 
-    def __init__(self, checkpoint: str, image_size: int, device: str) -> None:
+    def __init__(
+        self, checkpoint: str, image_size: int, device: str, compile: bool = False
+    ) -> None:
         from sam2vol.engines.sam2 import Sam2Engine
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.engine = Sam2Engine(checkpoint=checkpoint, image_size=image_size, device=device)
+            self.engine = Sam2Engine(
+                checkpoint=checkpoint,
+                image_size=image_size,
+                device=device,
+                compile_image_encoder=compile,
+            )
         self.encoder = EncoderMeter(self.engine.predictor)
 
     def start(self, image: np.ndarray) -> None:
@@ -303,6 +310,86 @@ def encode_once_ceiling(ours: Timing, official: Timing) -> float:
     return official.seconds / (ours.encode_seconds + official.other_seconds)
 
 
+def click_latency(args: argparse.Namespace) -> float:
+    """Click-to-mask time on a slice not touched yet, without and with background encoding.
+
+    Without it the click waits for the image encoder; with it (started when the
+    volume opens, a few slices away, the user idle for as long as it takes to
+    reach the slice) the click only runs the prompt encoder and mask decoder.
+    Returns the ratio cold / warm.
+    """
+    image, truth = synthetic_volume(args.slices, args.slice_size)
+    ours = Ours(args.checkpoint, args.image_size, args.device)
+    engine = ours.engine
+    target = args.slices // 2 + 3
+    rows, cols = np.nonzero(truth[target])
+    prompt = SlicePrompts()
+    prompt.add_point(int(rows.mean()), int(cols.mean()), True)
+    engine.set_image(image[:2], (1.0, 1.0, 1.0))  # warm-up of the model
+    engine.predict_slice(0, prompt, object_id=1)
+    times = {}
+    for mode in ("cold", "background", "background done"):
+        engine.set_image(image, (1.0, 1.0, 1.0))
+        if mode != "cold":
+            engine.start_background_encoding(center=args.slices // 2)
+            idle = time.perf_counter()
+            while target not in engine.cache:  # the user looks at the slices meanwhile
+                time.sleep(0.01)
+            while mode == "background done" and engine._prefetch.is_alive():
+                time.sleep(0.01)  # ... until every slice is encoded
+            print(f"  {mode}: idle until slice {target} was encoded: "
+                  f"{time.perf_counter() - idle:.1f} s")  # fmt: skip
+        t0 = time.perf_counter()
+        engine.predict_slice(target, prompt, object_id=1)
+        times[mode] = time.perf_counter() - t0
+        engine.stop_background_encoding()
+        print(f"  click on untouched slice {target}, {mode}: {times[mode] * 1000:.0f} ms")
+    ratio = times["cold"] / times["background"]
+    done = times["cold"] / times["background done"]
+    print(f"click_to_mask_speedup_once_all_slices_are_encoded={done:.1f}")
+    print(f"click_to_mask_speedup_with_background_encoding={ratio:.1f}")
+    return ratio
+
+
+def rss_run(args: argparse.Namespace) -> None:
+    """One propagation by one pipeline in this process; prints its peak RSS in MiB."""
+    import resource
+
+    image, truth = synthetic_volume(args.slices, args.slice_size)
+    ours = Ours(args.checkpoint, args.image_size, args.device)
+    pipe: Any = ours if args.rss_run == "sam2vol" else Official(ours)
+    if pipe is not ours:
+        del ours.engine  # only the official pipeline's model stays (the weights were copied)
+    for _ in one_propagation(pipe, image, truth, args.slices // 2):
+        pass
+    print(f"peak_rss_mib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+
+
+def memory_slope(args: argparse.Namespace, lengths: tuple[int, int]) -> None:
+    """Peak RSS of one propagation per pipeline at two volume lengths, and the slope."""
+    import subprocess
+
+    print(f"peak RSS of one propagation, {args.checkpoint}, slices {args.slice_size} px")
+    for size in args.memory_sizes:
+        peaks: dict[tuple[str, int], float] = {}
+        for pipeline in ("sam2vol", "official"):
+            for n in lengths:
+                cmd = [
+                    sys.executable, __file__, "--rss-run", pipeline, "--slices", str(n),
+                    "--image-size", str(size), "--slice-size", str(args.slice_size),
+                    "--checkpoint", args.checkpoint, "--device", args.device,
+                ]  # fmt: skip
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+                peaks[(pipeline, n)] = float(out.rsplit("peak_rss_mib=", 1)[1])
+        for pipeline in ("sam2vol", "official"):
+            a, b = (peaks[(pipeline, n)] for n in lengths)
+            slope = (b - a) / (lengths[1] - lengths[0])
+            print(
+                f"  image size {size}, {pipeline:<9} {lengths[0]} slices {a:.0f} MiB, "
+                f"{lengths[1]} slices {b:.0f} MiB: {slope:.1f} MiB per slice"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=60)
@@ -312,7 +399,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="random:sam2.1_hiera_t")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--skip-official", action="store_true")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile our image encoder (CUDA)"
+    )
     parser.add_argument("--quick", action="store_true", help="a tiny run to check the script")
+    parser.add_argument(
+        "--click-latency",
+        action="store_true",
+        help="only time a click on an untouched slice, without and with background encoding",
+    )
+    parser.add_argument(
+        "--memory-slope",
+        default=None,
+        help="only measure peak RSS per slice at two lengths, e.g. 8,16 (one process per run)",
+    )
+    parser.add_argument("--memory-sizes", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument("--rss-run", choices=["sam2vol", "official"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.slices, args.slice_size, args.image_size, args.rounds = 8, 96, 128, 3
@@ -320,16 +422,28 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TQDM_DISABLE", "1")  # the official loops' progress bars
     import torch
 
+    if args.click_latency:
+        click_latency(args)
+        return 0
+    if args.rss_run:
+        rss_run(args)
+        return 0
+    if args.memory_slope:
+        a, b = (int(v) for v in args.memory_slope.split(","))
+        memory_slope(args, (a, b))
+        return 0
+
     image, truth = synthetic_volume(args.slices, args.slice_size)
     key = args.slices // 2
     print(
         f"volume {args.slices}x{args.slice_size}x{args.slice_size}, image size {args.image_size}, "
-        f"{args.checkpoint}, rounds {args.rounds}; torch {torch.__version__}, "
+        f"{args.checkpoint}, rounds {args.rounds}, compiled {args.compile}; "
+        f"torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    ours = Ours(args.checkpoint, args.image_size, args.device)
+    ours = Ours(args.checkpoint, args.image_size, args.device, compile=args.compile)
     pipes: list[Any] = [ours]
     if not args.skip_official:
         pipes.append(Official(ours))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+import os
 import warnings
 from typing import Any
 
@@ -13,22 +16,38 @@ from sam2vol.engines.base import SlicePrompts
 CONFIG = "sam2.1_hiera_t"
 IMAGE_SIZE = 128  # the smallest size SAM 2 runs at comfortably; fast on a CPU
 N_SLICES, HEIGHT, WIDTH = 10, 72, 88
+# The device the engine tests run on (benchmarks/gpu_check.sh sets cuda) and its precision.
+DEVICE = os.environ.get("SAM2VOL_TEST_DEVICE", "cpu")
+PRECISION = os.environ.get("SAM2VOL_TEST_PRECISION", "float32")
+# Slices per encoder call; 1 gives the official predictor's batch shape (on a GPU, bf16
+# rounding depends on the batch size: benchmarks/RESULTS.md).
+ENCODE_BATCH = (
+    int(os.environ["SAM2VOL_TEST_ENCODE_BATCH"])
+    if "SAM2VOL_TEST_ENCODE_BATCH" in os.environ
+    else None
+)
 
 
-def volume(seed: int = 0) -> np.ndarray:
+def volume(seed: int = 0, n_slices: int = N_SLICES) -> np.ndarray:
     """A small stack [s, row, col] in [0, 1]: a bright blob drifting over noise."""
     rng = np.random.default_rng(seed)
-    s, r, c = np.meshgrid(np.arange(N_SLICES), np.arange(HEIGHT), np.arange(WIDTH), indexing="ij")
+    s, r, c = np.meshgrid(np.arange(n_slices), np.arange(HEIGHT), np.arange(WIDTH), indexing="ij")
     blob = (r - 36 - s) ** 2 + (c - 44 + s) ** 2 < 15**2
     image = 0.2 + 0.6 * blob + rng.normal(0, 0.05, blob.shape)
     return np.clip(image, 0, 1).astype(np.float32)
 
 
 def make_engine(**options: Any):
-    """Our engine with random weights (seed 0) at the test image size, on the CPU."""
+    """Our engine with random weights (seed 0) at the test image size, on the test device."""
     from sam2vol.engines.sam2 import Sam2Engine
 
-    options = {"image_size": IMAGE_SIZE, "device": "cpu", **options}
+    options = {
+        "image_size": IMAGE_SIZE,
+        "device": DEVICE,
+        "precision": PRECISION,
+        "encode_batch_size": ENCODE_BATCH,
+        **options,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return Sam2Engine(checkpoint=f"random:{CONFIG}", **options)
@@ -44,12 +63,34 @@ def official_predictor(engine: Any) -> Any:
     official = build_predictor(
         weights,
         image_size=engine.image_size,
-        device=torch.device("cpu"),
+        device=torch.device(engine.device),
         correction_as_cond=engine.correction_as_cond,
         predictor_target="sam2.sam2_video_predictor.SAM2VideoPredictor",
     )
     official.fill_hole_area = 8  # the official setting (skipped without the CUDA extension)
+    official.autocast_dtype = engine.predictor.autocast_dtype
+    # Under the engine's autocast, as Meta's examples run it (``with torch.autocast(...)``).
+    for name in ("add_new_points_or_box", "add_new_mask", "clear_all_prompts_in_frame"):
+        setattr(official, name, _autocast(official, getattr(official, name)))
     return official
+
+
+def official_autocast(official: Any) -> Any:
+    """The autocast the official predictor runs under (a no-op in float32)."""
+    import torch
+
+    if official.autocast_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(official.device.type, dtype=official.autocast_dtype)
+
+
+def _autocast(official: Any, method: Any) -> Any:
+    @functools.wraps(method)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with official_autocast(official):
+            return method(*args, **kwargs)
+
+    return wrapped
 
 
 def official_state(official: Any, engine: Any, monkeypatch: Any) -> dict:
@@ -81,13 +122,15 @@ def xy(prompts: SlicePrompts) -> tuple[np.ndarray, np.ndarray]:
     return prompts.points[:, ::-1].astype(np.float32), prompts.labels.astype(np.int32)
 
 
-def run_official(official: Any, state: dict, start: int, reverse: bool) -> dict[int, np.ndarray]:
-    """Logits of object index 0 per slice from the official ``propagate_in_video``."""
+def run_official(
+    official: Any, state: dict, start: int, reverse: bool, max_frames: int | None = None
+) -> dict[int, np.ndarray]:
+    """Logits ``[n_obj, 1, H, W]`` per slice from the official ``propagate_in_video``."""
     out = {}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), official_autocast(official):
         warnings.simplefilter("ignore")
         for s, _, logits in official.propagate_in_video(
-            state, start_frame_idx=start, reverse=reverse
+            state, start_frame_idx=start, reverse=reverse, max_frame_num_to_track=max_frames
         ):
-            out[s] = logits.float().numpy()
+            out[s] = logits.float().cpu().numpy()
     return out

@@ -337,3 +337,41 @@ def test_warnings_stay_quiet_on_cpu(fresh):
         warnings.simplefilter("error")
         prompt.result = fresh.predict_slice(4, prompt, object_id=1)
         list(fresh.propagate({1: {4: prompt}}, max_slices=2))
+
+
+def test_background_encoding_fills_the_cache_outward_and_gives_the_same_mask(engine):
+    import time
+
+    from tests.engines.sam2_helpers import make_engine, points
+
+    prompt = points((36, 40, True))
+    engine.set_image(engine.image, engine.spacing_mm)
+    expected = engine.predict_slice(7, prompt, object_id=1)
+
+    eng = make_engine()
+    eng.set_image(engine.image, engine.spacing_mm)
+    eng.start_background_encoding(center=6)
+    deadline = time.monotonic() + 120
+    while eng._prefetch.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not eng._prefetch.is_alive()
+    assert eng.cache.stats.encoded == eng.n_slices == eng.cache.stats.stored
+    encoded = eng.cache.stats.encoded
+    mask = eng.predict_slice(7, prompt, object_id=1)
+    assert eng.cache.stats.encoded == encoded  # the click found its slice encoded
+    np.testing.assert_array_equal(mask, expected)
+    eng.stop_background_encoding()
+
+
+def test_background_encoding_waits_while_the_user_acts(engine):
+    from tests.engines.sam2_helpers import make_engine
+
+    eng = make_engine()
+    eng.set_image(engine.image, engine.spacing_mm)
+    with eng._foreground():
+        eng.start_background_encoding(center=0)
+        import time
+
+        time.sleep(0.5)
+        assert eng.cache.stats.encoded == 0
+    eng.stop_background_encoding()

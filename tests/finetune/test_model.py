@@ -115,3 +115,21 @@ def test_srpp_head_learns_slice_order(run):
     error = float(srpp_loss(prediction, held_y))
     zero = float(srpp_loss(torch.zeros_like(prediction), held_y))
     assert error < 0.1 * zero, (error, zero)
+
+
+@pytest.mark.parametrize(
+    ("features", "reaches_memory_attention"), [("memory", True), ("encoder", False)]
+)
+def test_srpp_features_choose_what_srpp_trains(features, reaches_memory_attention):
+    torch.manual_seed(0)
+    model = tiny_model(srpp_features=features, bd=False).train()
+    case = synthetic_case(5)
+    clip = sample_clips(case, 1, 3, np.random.default_rng(0))[0]
+    inputs = model.prepare([ClipData.of(case, clip)])
+    output = model(inputs)
+    model.zero_grad()
+    srpp_loss(output.srpp, inputs.positions).backward()
+    attention = [p.grad for p in model.sam.memory_attention.parameters()]
+    reached = any(g is not None and float(g.abs().sum()) > 0 for g in attention)
+    assert reached == reaches_memory_attention
+    assert any(p.grad is not None for p in model.srpp_head.parameters())

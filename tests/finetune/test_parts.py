@@ -120,3 +120,23 @@ def test_config_checks(tmp_path):
     a = TrainConfig("samples:", "x", tmp_path, clip_length=6)
     b = TrainConfig.from_dict({**a.to_dict(), "clip_length": 12, "epochs": 99})
     assert b.resume_conflicts(a) == ["--clip-length 6 -> 12"]
+
+
+def test_normalised_boundary_loss_is_on_the_scale_of_a_bce():
+    import math
+
+    # A thin boundary band: 2% of the pixels.
+    labels = torch.zeros(2, 1, 50, 50)
+    labels[:, :, 10, :] = 1
+    p = float(labels.mean())
+    uninformed = torch.zeros_like(labels)
+    # Normalised: the average of the per-class mean BCEs, ln 2 for an uninformed head.
+    assert float(balanced_bce(uninformed, labels)) == pytest.approx(math.log(2), rel=1e-5)
+    # The earlier form: about 2p(1-p) of that.
+    old = float(balanced_bce(uninformed, labels, normalise=False))
+    assert old == pytest.approx(2 * p * (1 - p) * math.log(2), rel=1e-5)
+    # Independent reference: the mean BCE on each class, averaged.
+    logits = torch.randn_like(labels)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    reference = (bce[labels > 0].mean() + bce[labels == 0].mean()) / 2
+    assert float(balanced_bce(logits, labels)) == pytest.approx(float(reference), rel=1e-5)

@@ -96,6 +96,31 @@ def test_resume_refuses_changed_rates_weights_and_radius(setup):
     assert "--epochs" not in message  # more epochs is what resuming is for
 
 
+def test_best_checkpoint_loads_in_metas_own_predictor_with_its_image_size(setup):
+    """What docs/finetune.md shows: Meta's builder, the image size as a hydra override."""
+    import numpy as np
+    from sam2.build_sam import build_sam2_video_predictor
+
+    best = torch.load(setup.full / "best.pt", map_location="cpu", weights_only=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        predictor = build_sam2_video_predictor(
+            "configs/sam2.1/sam2.1_hiera_t.yaml",
+            ckpt_path=str(setup.full / "best.pt"),
+            device="cpu",
+            hydra_overrides_extra=[f"++model.image_size={best['image_size']}"],
+        )
+    assert predictor.image_size == IMAGE_SIZE
+    loaded = predictor.state_dict()
+    assert set(loaded) == set(best["model"])
+    assert all(torch.equal(loaded[k], v) for k, v in best["model"].items())
+    # And it runs at that size: one frame, one click.
+    frame = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE)
+    features = predictor.forward_image(frame)
+    assert features["vision_features"].shape[-1] == IMAGE_SIZE // 16
+    assert np.isfinite(features["vision_features"].detach().numpy()).all()
+
+
 def test_resume_after_a_crash_reaches_the_same_state(setup, tmp_path, monkeypatch):
     out = tmp_path / "crashed"
     trainer = quiet_trainer(settings(setup.data, out))

@@ -37,8 +37,27 @@ def train(
     ] = True,
     bd: Annotated[bool, typer.Option("--bd/--no-bd", help="Boundary detection head.")] = True,
     train_memory_encoder: Annotated[
-        bool, typer.Option(help="Fine-tune the memory encoder too (the paper keeps it frozen).")
+        bool,
+        typer.Option(
+            help="Fine-tune the memory encoder too (default: frozen; the paper names only "
+            "memory attention and the mask decoder as trained)."
+        ),
     ] = False,
+    srpp_features: Annotated[
+        str,
+        typer.Option(
+            help="SRPP input: memory (memory-conditioned features; default) or encoder (the "
+            "frozen encoder's features, as summaries of the paper describe; then SRPP trains "
+            "its own head only)."
+        ),
+    ] = "memory",
+    bd_loss: Annotated[
+        str,
+        typer.Option(
+            help="BD loss: normalised (class-balanced BCE divided by its weights, the scale of "
+            "a BCE; default) or unnormalised (the earlier form, for ablations)."
+        ),
+    ] = "normalised",
     boundary_radius: Annotated[
         int, typer.Option(help="Boundary label band: 2 x this many input pixels.")
     ] = 2,
@@ -101,6 +120,8 @@ def train(
         srpp=srpp,
         bd=bd,
         train_memory_encoder=train_memory_encoder,
+        srpp_features=srpp_features,
+        bd_loss=bd_loss,
         boundary_radius=boundary_radius,
         val_fraction=val_fraction,
         val_clips_per_case=val_clips_per_case,

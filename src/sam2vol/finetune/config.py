@@ -79,6 +79,8 @@ class TrainConfig:
     srpp_weight: float = 0.01
     bd_weight: float = 0.1
     boundary_radius: int = 2
+    bd_loss: str = "normalised"
+    srpp_features: str = "memory"
     train_memory_encoder: bool = False
     reverse_prob: float = 0.5
     val_fraction: float = 0.2
@@ -119,6 +121,14 @@ class TrainConfig:
             (self.boundary_radius >= 1, "--boundary-radius must be >= 1"),
             (self.srpp_weight >= 0 and self.bd_weight >= 0, "loss weights must be >= 0"),
             (self.feature_cache_gb >= 0, "--feature-cache-gb must be >= 0"),
+            (
+                self.bd_loss in ("normalised", "unnormalised"),
+                f"--bd-loss must be normalised or unnormalised, got {self.bd_loss!r}",
+            ),
+            (
+                self.srpp_features in ("memory", "encoder"),
+                f"--srpp-features must be memory or encoder, got {self.srpp_features!r}",
+            ),
             (self.limit is None or self.limit >= 1, "--limit must be >= 1"),
         ]
         if self.image_size is not None:

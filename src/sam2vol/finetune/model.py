@@ -32,6 +32,8 @@ from sam2vol.finetune.clips import ClipData, boundary_labels
 from sam2vol.finetune.heads import BoundaryHead, SRPPHead
 from sam2vol.finetune.losses import balanced_bce, segmentation_loss, srpp_loss
 
+SRPP_FEATURES = ("memory", "encoder")
+
 TRAINED_PARTS = ("memory_attention", "sam_mask_decoder")
 
 
@@ -140,6 +142,11 @@ class ClipModel(nn.Module):
         train_memory_encoder: Train the memory encoder too.
         seed: Seed of the heads' initialisation.
         feature_cache_bytes: Budget of the encoder feature cache.
+        srpp_features: What SRPP reads per slice: ``memory`` (the
+            memory-conditioned features, so its gradient reaches memory
+            attention) or ``encoder`` (the frozen image encoder's top-level
+            features, as secondary summaries of the paper describe; with a
+            frozen encoder its gradient reaches the SRPP head only).
     """
 
     def __init__(
@@ -151,8 +158,12 @@ class ClipModel(nn.Module):
         train_memory_encoder: bool = False,
         seed: int = 0,
         feature_cache_bytes: int = 0,
+        srpp_features: str = "memory",
     ) -> None:
         super().__init__()
+        if srpp_features not in SRPP_FEATURES:
+            raise ValueError(f"srpp_features must be one of {SRPP_FEATURES}, got {srpp_features!r}")
+        self.srpp_features = srpp_features
         self.sam = sam
         dim = int(sam.hidden_dim)
         with torch.random.fork_rng(devices=[]):
@@ -286,6 +297,7 @@ class ClipModel(nn.Module):
             "non_cond_frame_outputs": {},
         }
         mask_logits, ious, scores, masks, pix_feats, fine = [], [], [], [], [], []
+        encoder_feats = []
         for t in range(n_frames):
             fpn = [level[t] for level in inputs.features]
             if sam.use_high_res_features_in_sam:  # as SAM2Base.forward_image does
@@ -293,6 +305,8 @@ class ClipModel(nn.Module):
                 fpn[1] = sam.sam_mask_decoder.conv_s1(fpn[1])
             backbone = {"backbone_fpn": fpn, "vision_pos_enc": pos}
             _, feats, feat_pos, sizes = sam._prepare_backbone_features(backbone)
+            # The frozen encoder's top level, [HW, B, C] -> [B, C, h, w].
+            encoder_feats.append(feats[-1].permute(1, 2, 0).reshape(batch, -1, *sizes[-1]))
             point_inputs = (
                 {"point_coords": inputs.points, "point_labels": inputs.labels} if t == 0 else None
             )
@@ -320,7 +334,8 @@ class ClipModel(nn.Module):
                 fine.append(fpn[:2])
         self._captured.clear()
         slice_feats = torch.stack(pix_feats)  # [L, B, C, h, w]
-        srpp = None if self.srpp_head is None else self.srpp_head(slice_feats.transpose(0, 1))
+        srpp_in = slice_feats if self.srpp_features == "memory" else torch.stack(encoder_feats)
+        srpp = None if self.srpp_head is None else self.srpp_head(srpp_in.transpose(0, 1))
         boundary = None
         if self.bd_head is not None:
             levels = None
@@ -340,6 +355,7 @@ class ClipModel(nn.Module):
         srpp_weight: float = 0.01,
         bd_weight: float = 0.1,
         boundary_radius: int = 2,
+        bd_loss: str = "normalised",
     ) -> LossTerms:
         """Segmentation + ``srpp_weight`` * SRPP + ``bd_weight`` * BD."""
         seg = segmentation_loss(
@@ -359,7 +375,7 @@ class ClipModel(nn.Module):
                 align_corners=False,
             )
             labels = boundary_labels(inputs.target.flatten(0, 1)[:, None], boundary_radius)
-            bd = balanced_bce(logits, labels)
+            bd = balanced_bce(logits, labels, normalise=bd_loss == "normalised")
             total = total + bd_weight * bd
         return LossTerms(total, seg, srpp, bd)
 

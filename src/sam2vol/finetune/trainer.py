@@ -202,6 +202,7 @@ class Trainer:
             train_memory_encoder=config.train_memory_encoder,
             seed=config.seed,
             feature_cache_bytes=int(config.feature_cache_gb * (1 << 30)),
+            srpp_features=config.srpp_features,
         )
         self.optimizer = torch.optim.AdamW(
             [
@@ -281,6 +282,7 @@ class Trainer:
             srpp_weight=config.srpp_weight,
             bd_weight=config.bd_weight,
             boundary_radius=config.boundary_radius,
+            bd_loss=config.bd_loss,
         )
         return terms, output, inputs
 

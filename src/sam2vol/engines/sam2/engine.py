@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -74,12 +76,24 @@ class _ObjectTrack:
     logits: dict[int, np.ndarray] = field(default_factory=dict)
 
 
+def mps_works() -> bool:
+    """Whether MPS is there and runs what SAM 2 needs (bfloat16 memories: macOS 14 or later)."""
+    mps = getattr(torch.backends, "mps", None)
+    if mps is None or not mps.is_available():
+        return False
+    try:
+        x = torch.ones(2, 2, device="mps", dtype=torch.bfloat16)
+        return bool(((x @ x).float().sum() == 8).item())
+    except (RuntimeError, TypeError):
+        return False
+
+
 def pick_device(device: str) -> torch.device:
-    """``auto`` -> CUDA, else MPS, else CPU; otherwise the named device (checked)."""
+    """``auto`` -> CUDA, else MPS where it works, else CPU; otherwise the named device (checked)."""
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if mps_works():
             return torch.device("mps")
         return torch.device("cpu")
     try:
@@ -88,8 +102,11 @@ def pick_device(device: str) -> torch.device:
         raise InputError(f"--device must be auto, cpu, cuda or mps, got {device!r}") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError("--device mps: MPS is not available")
+    if dev.type == "mps" and not mps_works():
+        raise InputError(
+            "--device mps: MPS is not available or cannot run bfloat16 (SAM 2 keeps its "
+            "memories in bfloat16; that needs macOS 14 or later); use --device cpu"
+        )
     if dev.type not in ("cpu", "cuda", "mps"):
         raise InputError(f"--device must be auto, cpu, cuda or mps, got {device!r}")
     return dev
@@ -116,14 +133,18 @@ class Sam2Engine(Engine):
         stop_after_empty: Stop tracking an object after this many consecutive
             slices where the model sees no object (its object score <= 0); the
             rest of that pass gets empty masks. None: never stop.
-        feature_cache_gb: Memory budget of the per-slice feature cache.
-        feature_cache_dtype: ``auto`` (float32 when the volume fits the budget,
-            else float16), ``float32`` or ``float16``.
+        feature_cache_gb: Memory budget of the per-slice feature cache, one for
+            the whole process (every session with this setting shares it).
+        feature_cache_dtype: ``auto`` (the encoder's dtype: bfloat16 under
+            autocast, else float32, or float16 when the volume would not fit
+            the budget), ``float32`` or ``float16``.
         encode_batch_size: Slices per image-encoder call; default 1 on the CPU
             (batching does not pay there), more on a GPU.
         offload_state_to_cpu: Keep masks and memories on the CPU (saves GPU
             memory).
-        compile_image_encoder: ``torch.compile`` the image encoder (CUDA only).
+        compile_image_encoder: ``torch.compile`` the image encoder (CUDA only);
+            it is always called with ``encode_batch_size`` slices (padded), so
+            it compiles once.
         seed: Seed of a ``random:`` initialisation.
     """
 
@@ -192,6 +213,7 @@ class Sam2Engine(Engine):
                 "compile_image_encoder is for CUDA only; ignored", UserWarning, stacklevel=2
             )
             compile_image_encoder = False
+        self.compile_image_encoder = bool(compile_image_encoder)
         self.predictor: Sam2VolPredictor = shared_predictor(
             source,
             image_size=self.image_size,
@@ -206,19 +228,24 @@ class Sam2Engine(Engine):
         self._objects: dict[int, _ObjectTrack] = {}
         self._last_objects: dict[int, ObjectPrompts] = {}
         self.last_logits: np.ndarray | None = None
+        self._busy = 0  # foreground calls running (background encoding waits)
+        self._prefetch: _Prefetch | None = None
 
     # ----- session ---------------------------------------------------------------------------
     def _on_image(self) -> None:
         assert self.image is not None
+        self.stop_background_encoding()
         self.frames = SliceFrames(self.image, self.image_size)
+        if self.cache is not None:
+            self.cache.clear()  # its memory goes back to the process's budget
         self.cache = FeatureCache(
             self.frames,
             self.predictor.encode_images,
             device=self.device,
-            storage_device="cpu",
             dtype=self.feature_cache_dtype,
             budget_bytes=self.feature_cache_bytes,
             batch_size=self.encode_batch_size,
+            pad_batch=self.compile_image_encoder,
         )
         self._objects.clear()
         self._last_objects = {}
@@ -247,6 +274,43 @@ class Sam2Engine(Engine):
         assert self.cache is not None
         self.cache.encode_all()
 
+    def start_background_encoding(self, center: int = 0) -> None:
+        """Encode slices outward from ``center`` in a background thread while the engine is idle.
+
+        Call it when a volume opens and again when the slice in view changes;
+        it pauses while :meth:`predict_slice` or a propagation runs, keeps
+        within the cache's memory budget, and stops at :meth:`set_image` or
+        :meth:`stop_background_encoding`. A click on a slice it has reached
+        skips the image encoder.
+        """
+        self._require_image()
+        assert self.cache is not None
+        n = self.n_slices
+        center = min(max(int(center), 0), n - 1)
+        order = [center]
+        for d in range(1, n):
+            order += [s for s in (center + d, center - d) if 0 <= s < n]
+        if self._prefetch is not None and self._prefetch.cache is self.cache:
+            self._prefetch.order = order  # same volume: just re-centre
+            return
+        self.stop_background_encoding()
+        self._prefetch = _Prefetch(self, self.cache, order)
+        self._prefetch.start()
+
+    def stop_background_encoding(self) -> None:
+        """Stop the background encoding (waits for the batch in progress)."""
+        if self._prefetch is not None:
+            self._prefetch.stop()
+            self._prefetch = None
+
+    @contextlib.contextmanager
+    def _foreground(self) -> Iterator[None]:
+        self._busy += 1
+        try:
+            yield
+        finally:
+            self._busy -= 1
+
     # ----- prompts ---------------------------------------------------------------------------
     def predict_slice(
         self,
@@ -272,12 +336,14 @@ class Sam2Engine(Engine):
         if not 0 <= slice_index < self.n_slices:
             raise InputError(f"slice {slice_index} is outside 0..{self.n_slices - 1}")
         oid = self._object_of(prompts) if object_id is None else int(object_id)
-        track = self._track_of(oid)
-        if prompts.is_empty:
-            self._clear_slice(oid, track, slice_index)
-            logits = np.full((self.frames.height, self.frames.width), -1024.0, np.float32)  # type: ignore[union-attr]
-        else:
-            logits = self._apply(oid, track, slice_index, prompts)
+        with self._foreground():
+            track = self._track_of(oid)
+            if prompts.is_empty:
+                self._clear_slice(oid, track, slice_index)
+                h, w = self.frames.height, self.frames.width  # type: ignore[union-attr]
+                logits = np.full((h, w), -1024.0, np.float32)
+            else:
+                logits = self._apply(oid, track, slice_index, prompts)
         self.last_logits = logits
         return logits > 0
 
@@ -367,12 +433,21 @@ class Sam2Engine(Engine):
     def _track(
         self, objects: dict[int, ObjectPrompts], start: int, end: int, reverse: bool, fresh: bool
     ) -> Iterator[SliceResult]:
+        with self._foreground():
+            yield from self._walk(objects, start, end, reverse, fresh)
+
+    def _walk(
+        self, objects: dict[int, ObjectPrompts], start: int, end: int, reverse: bool, fresh: bool
+    ) -> Iterator[SliceResult]:
         self._sync(objects)
         oids = list(objects)
         tracks = [self._objects[oid] for oid in oids]
         for oid, track in zip(oids, tracks, strict=True):
             try:
-                self.predictor.begin_walk(track.state, reverse)
+                # Under the predictor's autocast, as the official propagate_in_video runs its
+                # preflight: newly prompted slices get their memories in the same precision.
+                with self.predictor.autocast():
+                    self.predictor.begin_walk(track.state, reverse)
             except RuntimeError as exc:  # the official "no input points or masks"
                 raise InputError(
                     f"object {oid} has no prompt on a slice it was not tracked on, so SAM 2 "
@@ -421,3 +496,30 @@ class Sam2Engine(Engine):
     def _require_image(self) -> None:
         if self.image is None or self.frames is None:
             raise RuntimeError("call set_image() first")
+
+
+class _Prefetch(threading.Thread):
+    """Encodes slices in ``order`` into ``cache`` while the engine is idle."""
+
+    def __init__(self, engine: Sam2Engine, cache: FeatureCache, order: list[int]) -> None:
+        super().__init__(name="sam2vol-prefetch", daemon=True)
+        self.engine = engine
+        self.cache = cache
+        self.order = order
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            if self.engine._busy:
+                time.sleep(0.02)  # the user acts: wait
+                continue
+            todo = [s for s in self.order if s not in self.cache]
+            stored = self.cache.stats.stored
+            if not todo or self.cache.encode_some(todo) == 0:
+                return
+            if self.cache.stats.stored == stored:
+                return  # the memory budget is spent
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()

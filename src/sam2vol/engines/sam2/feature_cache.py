@@ -3,13 +3,27 @@
 The official predictor keeps the features of the last frame only, so every
 propagation re-runs the image encoder on every slice; the iterative protocol
 re-propagates up to 8 times. This cache keeps each slice's backbone features
-(float32, or float16 when the volume would not fit the memory budget) and
-encodes missing slices in batches, looking ahead in the direction of travel.
-Slices past the budget are re-encoded when needed (the last one is kept).
+and encodes missing slices in batches, looking ahead in the direction of
+travel. Where they are kept:
+
+- on the accelerator, while they fit (GPU memory to spare after the budget);
+- else in CPU memory, pinned when an accelerator will read it (fast copies);
+- in the encoder's own dtype (bfloat16 under autocast stays bfloat16), or
+  float16 when float32 features of the whole volume would not fit the budget.
+
+The budget counts the bytes really stored, and is shared by every cache of
+the process with the same limit (every session of a web server), so sixteen
+sessions hold one budget's worth of features, not sixteen. Slices past the
+budget are re-encoded when needed (the last one is kept). The features last
+handed out stay on the compute device, so several objects tracked on the same
+slice share one copy. All methods are thread-safe (a background thread may
+encode while the user acts).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +34,49 @@ from sam2vol.engines.sam2.frames import SliceFrames
 
 CACHE_DTYPES = {"auto": None, "float32": torch.float32, "float16": torch.float16}
 
+# GPU memory left free when features are stored on the accelerator.
+DEVICE_HEADROOM_BYTES = 4 << 30
+
 BackboneOut = dict[str, Any]
+
+
+class ByteBudget:
+    """A thread-safe count of bytes held against a limit.
+
+    Args:
+        limit: Most bytes that may be held.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = int(limit)
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, nbytes: int) -> bool:
+        """Take ``nbytes`` if they fit; returns whether they were taken."""
+        with self._lock:
+            if self.used + nbytes > self.limit:
+                return False
+            self.used += nbytes
+            return True
+
+    def release(self, nbytes: int) -> None:
+        """Give back ``nbytes`` taken earlier."""
+        with self._lock:
+            self.used = max(0, self.used - int(nbytes))
+
+
+_BUDGETS: dict[int, ByteBudget] = {}
+_BUDGETS_LOCK = threading.Lock()
+
+
+def process_budget(limit: int) -> ByteBudget:
+    """The one budget of this process for caches with this limit (every session shares it)."""
+    with _BUDGETS_LOCK:
+        budget = _BUDGETS.get(int(limit))
+        if budget is None:
+            budget = _BUDGETS[int(limit)] = ByteBudget(limit)
+        return budget
 
 
 @dataclass
@@ -32,7 +88,8 @@ class CacheStats:
         batches: Encoder calls.
         hits: Look-ups answered from the cache.
         stored: Slices held now.
-        bytes: Memory they take.
+        bytes: Memory they take (bytes really stored).
+        device_bytes: Of those, bytes kept on the accelerator.
     """
 
     encoded: int = 0
@@ -40,6 +97,16 @@ class CacheStats:
     hits: int = 0
     stored: int = 0
     bytes: int = 0
+    device_bytes: int = 0
+
+
+def _give_back(budget: ByteBudget, held: list[int]) -> None:
+    budget.release(held[0])
+    held[0] = 0
+
+
+def _nbytes(levels: list[torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in levels)
 
 
 class FeatureCache:
@@ -50,11 +117,17 @@ class FeatureCache:
         encode: The image encoder: ``[B, 3, S, S]`` on the compute device -> a
             backbone output dict (``backbone_fpn`` and ``vision_pos_enc`` lists).
         device: The compute device (features are returned there).
-        storage_device: Where the features are kept.
-        dtype: ``auto`` (float32 if the whole volume fits the budget, else
-            float16), ``float32`` or ``float16``.
-        budget_bytes: Most memory the stored features may take.
+        storage_device: ``auto`` (the accelerator while features fit there,
+            else CPU memory, pinned for an accelerator), or a device to keep
+            every feature on.
+        dtype: ``auto`` (the encoder's dtype, or float16 for float32 features
+            when the whole volume would not fit the budget), ``float32`` or
+            ``float16``.
+        budget_bytes: Most memory stored features may take, in all caches of
+            the process with the same limit together.
         batch_size: Slices per encoder call.
+        pad_batch: Always call the encoder with ``batch_size`` slices (the last
+            one repeated), so a compiled encoder sees one shape only.
     """
 
     def __init__(
@@ -63,31 +136,40 @@ class FeatureCache:
         encode: Callable[[torch.Tensor], BackboneOut],
         *,
         device: torch.device,
-        storage_device: torch.device | str = "cpu",
+        storage_device: torch.device | str = "auto",
         dtype: str = "auto",
         budget_bytes: int = 4 << 30,
         batch_size: int = 1,
+        pad_batch: bool = False,
     ) -> None:
         if dtype not in CACHE_DTYPES:
             raise ValueError(f"cache dtype must be one of {', '.join(CACHE_DTYPES)}, got {dtype}")
         self.frames = frames
         self.encode = encode
         self.device = torch.device(device)
-        self.storage_device = torch.device(storage_device)
+        self.auto_storage = storage_device == "auto"
+        self.storage_device = torch.device("cpu" if self.auto_storage else storage_device)
+        self.pin = self.device.type == "cuda" and self.storage_device.type == "cpu"
         self.requested_dtype = dtype
-        self.budget_bytes = int(budget_bytes)
+        self.budget = process_budget(budget_bytes)
         self.batch_size = max(1, int(batch_size))
+        self.pad_batch = bool(pad_batch)
         self.stats = CacheStats()
         self._store: dict[int, list[torch.Tensor]] = {}
         self._recent: tuple[int, list[torch.Tensor]] | None = None
+        self._on_device: tuple[int, list[torch.Tensor]] | None = None
         self._pos_enc: list[torch.Tensor] | None = None  # the same for every slice
         self._out_dtypes: list[torch.dtype] = []
+        self._level_dtypes: list[torch.dtype] = []
         self._storage_dtype: torch.dtype | None = CACHE_DTYPES[dtype]
-        self._frame_bytes = 0
+        self._lock = threading.RLock()
+        # Whatever happens to this cache, its bytes go back to the budget.
+        self._held = [0]
+        weakref.finalize(self, _give_back, self.budget, self._held)
 
     @property
     def storage_dtype(self) -> torch.dtype | None:
-        """The dtype features are kept in (None before the first encode)."""
+        """The dtype the finest-level features are kept in (None before the first encode)."""
         return self._storage_dtype
 
     def __contains__(self, index: int) -> bool:
@@ -101,70 +183,123 @@ class FeatureCache:
             ahead: Slices likely needed next; missing ones are encoded in the
                 same batch as ``index``.
         """
-        levels = self._store.get(index)
-        if levels is None and self._recent is not None and self._recent[0] == index:
-            levels = self._recent[1]
-        if levels is None:
-            batch = [index]
-            for other in ahead:
-                if len(batch) >= self.batch_size:
-                    break
-                if other not in self._store and other not in batch:
-                    batch.append(other)
-            self._encode(batch)
-            levels = self._store.get(index) or self._recent[1]  # type: ignore[index]
-        else:
-            self.stats.hits += 1
-        return self._unpack(levels)
+        with self._lock:
+            if self._on_device is not None and self._on_device[0] == index:
+                self.stats.hits += 1
+                return self._backbone(self._on_device[1])
+            levels = self._store.get(index)
+            if levels is None and self._recent is not None and self._recent[0] == index:
+                levels = self._recent[1]
+            if levels is None:
+                batch = [index]
+                for other in ahead:
+                    if len(batch) >= self.batch_size:
+                        break
+                    if other not in self._store and other not in batch:
+                        batch.append(other)
+                self._encode(batch)
+                levels = self._store.get(index) or self._recent[1]  # type: ignore[index]
+            else:
+                self.stats.hits += 1
+            fpn = self._unpack(levels)
+            self._on_device = (index, fpn)
+            return self._backbone(fpn)
 
     def encode_all(self, indices: Sequence[int] | None = None) -> None:
         """Encode every slice (or ``indices``) not stored yet, in batches."""
-        todo = [i for i in (range(len(self.frames)) if indices is None else indices)]
+        todo = list(range(len(self.frames)) if indices is None else indices)
         todo = [i for i in todo if i not in self._store]
         for start in range(0, len(todo), self.batch_size):
-            self._encode(todo[start : start + self.batch_size])
+            with self._lock:
+                self._encode(todo[start : start + self.batch_size])
+
+    def encode_some(self, indices: Sequence[int]) -> int:
+        """Encode the first batch of ``indices`` not stored yet; returns how many were encoded."""
+        with self._lock:
+            batch = [i for i in indices if i not in self._store][: self.batch_size]
+            if batch:
+                self._encode(batch)
+            return len(batch)
 
     def clear(self) -> None:
-        """Drop every stored feature."""
-        self._store.clear()
-        self._recent = None
-        self.stats.stored = 0
-        self.stats.bytes = 0
+        """Drop every stored feature (and give its memory back to the budget)."""
+        with self._lock:
+            self._store.clear()
+            self._recent = None
+            self._on_device = None
+            _give_back(self.budget, self._held)
+            self.stats.stored = 0
+            self.stats.bytes = 0
+            self.stats.device_bytes = 0
 
+    # ----- internals ---------------------------------------------------------------------------
     def _encode(self, indices: list[int]) -> None:
-        images = self.frames.batch(indices).to(self.device, non_blocking=True)
+        n = len(indices)
+        padded = indices + [indices[-1]] * (self.batch_size - n) if self.pad_batch else indices
+        images = self.frames.batch(padded).to(self.device, non_blocking=True)
         out = self.encode(images)
-        self.stats.encoded += len(indices)
+        self.stats.encoded += n
         self.stats.batches += 1
         fpn = out["backbone_fpn"]
         if self._pos_enc is None:
             self._pos_enc = [p[:1].detach().clone() for p in out["vision_pos_enc"]]
             self._out_dtypes = [f.dtype for f in fpn]
-            fp32_bytes = sum(f[:1].numel() * 4 for f in fpn)
-            if self._storage_dtype is None:  # auto
-                whole = fp32_bytes * len(self.frames)
-                self._storage_dtype = torch.float32 if whole <= self.budget_bytes else torch.float16
-            self._frame_bytes = fp32_bytes * self._storage_dtype.itemsize // 4
-        for n, index in enumerate(indices):
-            levels = [self._pack(f[n : n + 1]) for f in fpn]
-            if self.stats.bytes + self._frame_bytes <= self.budget_bytes:
+            if self._storage_dtype is None:
+                # auto: each level in its own dtype (under autocast some levels are bf16, some
+                # float32), unless float32 features of the whole volume cannot fit.
+                out_bytes = sum(f[:1].numel() * f.element_size() for f in fpn)
+                free = self.budget.limit - self.budget.used
+                self._level_dtypes = [
+                    torch.float16
+                    if f.dtype == torch.float32 and out_bytes * len(self.frames) > free
+                    else f.dtype
+                    for f in fpn
+                ]
+                self._storage_dtype = self._level_dtypes[-1]
+            else:
+                self._level_dtypes = [self._storage_dtype] * len(fpn)
+        for k, index in enumerate(indices):
+            on_device = self._device_fits([f[k : k + 1] for f in fpn])
+            levels = [
+                self._pack(f[k : k + 1], dtype, on_device)
+                for f, dtype in zip(fpn, self._level_dtypes, strict=True)
+            ]
+            nbytes = _nbytes(levels)
+            if self.budget.reserve(nbytes):
+                self._held[0] += nbytes
                 self._store[index] = levels
                 self.stats.stored += 1
-                self.stats.bytes += self._frame_bytes
+                self.stats.bytes += nbytes
+                if on_device:
+                    self.stats.device_bytes += nbytes
             else:
                 self._recent = (index, levels)
 
-    def _pack(self, feature: torch.Tensor) -> torch.Tensor:
-        packed = feature.detach().to(self.storage_device, dtype=self._storage_dtype)
-        if packed.dtype == torch.float16 and not torch.isfinite(packed).all():
-            packed = feature.detach().to(self.storage_device, dtype=torch.float32)
-        # A clone, so that a slice of a batch does not keep the whole batch alive.
+    def _device_fits(self, levels: list[torch.Tensor]) -> bool:
+        if not self.auto_storage or self.device.type != "cuda":
+            return self.storage_device == self.device and self.device.type != "cpu"
+        need = sum(t.numel() * t.element_size() for t in levels)
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return free - need > DEVICE_HEADROOM_BYTES
+
+    def _pack(self, feature: torch.Tensor, dtype: torch.dtype, on_device: bool) -> torch.Tensor:
+        target = self.device if on_device else self.storage_device
+        source = feature.detach()
+        if dtype == torch.float16 and not torch.isfinite(source.to(dtype)).all():
+            dtype = source.dtype  # out of float16's range: keep it as it came
+        packed = source.to(target, dtype=dtype)
+        if packed.device.type == "cpu" and self.pin:
+            packed = packed.pin_memory()
+        # A copy, so that a slice of a batch does not keep the whole batch alive.
         return packed.clone() if packed.data_ptr() == feature.data_ptr() else packed
 
-    def _unpack(self, levels: list[torch.Tensor]) -> BackboneOut:
-        fpn = [
-            level.to(self.device, dtype=dtype, non_blocking=True)
+    def _unpack(self, levels: list[torch.Tensor]) -> list[torch.Tensor]:
+        # Copy first, convert on the compute device.
+        return [
+            level.to(self.device, non_blocking=True).to(dtype)
             for level, dtype in zip(levels, self._out_dtypes, strict=True)
         ]
+
+    def _backbone(self, fpn: list[torch.Tensor]) -> BackboneOut:
         assert self._pos_enc is not None
-        return {"backbone_fpn": fpn, "vision_pos_enc": list(self._pos_enc)}
+        return {"backbone_fpn": list(fpn), "vision_pos_enc": list(self._pos_enc)}
