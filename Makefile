@@ -45,12 +45,14 @@ format: venv
 	$(PY) -m ruff format src tests benchmarks
 
 # Everything; without chromium (and without root to install it) the browser tests are left out,
-# with a line saying how to add them.
+# with a line saying how to add them. Then the full-size load test of the web server (marker
+# load: 16 sessions of 512x512x200 under a 2 GB budget, about a minute).
 test: install-dev lint
 	@if [ -x $(CHROMIUM) ]; then SAM2VOL_ALL_EXTRAS=1 $(PY) -m pytest -q; else \
 		echo "NOTE: $(CHROMIUM) is missing, so the browser tests are left out;" \
 			"install it with: sudo apt-get install chromium (then run make test again)"; \
 		SAM2VOL_ALL_EXTRAS=1 $(PY) -m pytest -q -m "not browser"; fi
+	$(PY) -m pytest -q -p no:cacheprovider -m load tests/web/test_load.py
 
 # The suite with only the core installed (the extras' tests skip), in its own environment.
 test-core:
