@@ -208,7 +208,7 @@ def test_shen2024_mask_on_centre_slice(case):
 @pytest.mark.parametrize("name", sorted(PROTOCOLS))
 def test_replaying_the_log_reproduces_the_run(case, name):
     volume = case[0]
-    spec = name if name.startswith(("he", "ma", "dong")) else f"{name}:min_pixels=50"
+    spec = name if name.startswith(("he", "ma", "dong", "suggest")) else f"{name}:min_pixels=50"
     result = run(spec, case, seed=11)
     assert result.status == "ok"
     events = json.loads(json.dumps(result.to_json_dict()["events"]))  # through JSON
