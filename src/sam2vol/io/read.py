@@ -13,7 +13,7 @@ from sam2vol.volume import Volume
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 SITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
 NUMPY_SUFFIXES = (".npy", ".npz")
-SUPPORTED = "NIfTI (.nii, .nii.gz), NRRD, MHA/MHD, a DICOM series folder, .npy/.npz"
+SUPPORTED = "NIfTI (.nii, .nii.gz), NRRD, MHA/MHD, a DICOM series folder or .zip, .npy/.npz"
 
 
 def _suffix(path: Path) -> str:
@@ -56,6 +56,13 @@ def read_volume(
     try:
         if path.is_dir():
             data, affine = _read_dicom_series(path)
+        elif suffix == ".zip":  # a zipped DICOM series
+            import tempfile
+
+            from sam2vol.io.dicom_zip import extract_series
+
+            with tempfile.TemporaryDirectory() as tmp:
+                data, affine = _read_dicom_series(extract_series(path, tmp))
         elif suffix in NIFTI_SUFFIXES:
             data, affine = _read_nifti(path)
         elif suffix in SITK_SUFFIXES:

@@ -238,7 +238,10 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
     @router.post("/sessions/{sid}/propagate")
     def propagate(sid: str, req: PropagateRequest) -> JSONResponse:
         ws = store.get(sid)
-        ws.propagate(req.direction)
+        if (req.first is None) != (req.last is None):
+            raise InputError("a slice limit needs both its first and its last slice")
+        limit = None if req.first is None else (req.first, req.last)
+        ws.propagate(req.direction, slice_range=limit)
         return _json(ws.state())
 
     @router.post("/sessions/{sid}/stop")

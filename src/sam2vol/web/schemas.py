@@ -61,7 +61,11 @@ class ClearRequest(Focus):
 
 
 class PropagateRequest(Request):
+    """Propagate; ``first``..``last`` (both or neither) limit the objects to those slices."""
+
     direction: Direction = "both"
+    first: int | None = Field(None, ge=0, le=MAX_INDEX)
+    last: int | None = Field(None, ge=0, le=MAX_INDEX)
 
 
 class SaveRequest(Request):
