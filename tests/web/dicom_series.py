@@ -38,7 +38,12 @@ def write_series(volume: Volume, folder: Path) -> list[Path]:
         ds = Dataset()
         ds.file_meta = meta
         ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Test^Lung", "T1", "", "O"
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = (
+            "Test^Lung",
+            "T1",
+            "",
+            "O",
+        )
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
         ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = today, "120000", "1", ""
         ds.ReferringPhysicianName = ""

@@ -35,6 +35,9 @@ const app = {
   lastJob: null,
   progressEvents: 0,
   reached: [],
+  checked: [],
+  hover: null,
+  colorTouched: false,
   lastPropagationMs: null,
   changes: 0,
   clicks: [],
@@ -52,6 +55,7 @@ const viewer = new SliceViewer($("canvas"), {
   onBox: (r0, c0, r1, c1, t0) => onBox(r0, c0, r1, c1, t0),
   onScroll: (step) => goto(currentSlice() + step),
   onHover: (pixel) => showHover(pixel),
+  onStroke: (tool, points, radius, t0) => onStroke(tool, points, radius, t0),
 });
 
 // ----- messages ---------------------------------------------------------------------------------
@@ -63,7 +67,13 @@ function showBanner(text, kind = "error") {
   clearTimeout(bannerTimer);
   bannerTimer = setTimeout(() => { $("banner").hidden = true; }, kind === "error" ? 12000 : 6000);
 }
-const report = (err) => showBanner(err && err.message ? err.message : String(err));
+/** Server messages in the page's terms (the command-line advice for 4D files does not apply here). */
+function pageMessage(text) {
+  const m = /^(.*): 4D volume with (\d+) channels; pick one with --channel.*$/.exec(text);
+  if (m) return `${m[1]}: a 4D volume with ${m[2]} channels; the page opens 3D volumes: save the channel you want as its own file and open that`;
+  return text;
+}
+const report = (err) => showBanner(pageMessage(err && err.message ? err.message : String(err)));
 $("banner-close").onclick = () => { $("banner").hidden = true; };
 
 // ----- state ------------------------------------------------------------------------------------
@@ -102,6 +112,7 @@ function applyState(state) {
     showBanner(state.notice, "info");
   }
   if (state.status === "failed" && state.error) showBanner(state.error);
+  if (!app.colorTouched) nextColor();
   renderObjects();
   renderTabs();
   setBodyState();
@@ -278,7 +289,8 @@ function renderObjects() {
     const stats = document.createElement("div");
     stats.className = "stats";
     stats.textContent = obj.voxels
-      ? `${obj.volume_ml.toFixed(2)} ml · ${working()} slices ${obj.first_slice}–${obj.last_slice} (${obj.last_slice - obj.first_slice + 1})`
+      ? `${obj.volume_ml.toFixed(2)} ml · ${working()} slices ${obj.first_slice}–${obj.last_slice}`
+        + ` (${obj.covered.length} with mask${obj.covered.length === obj.last_slice - obj.first_slice + 1 ? "" : ", gaps"})`
       : "empty: click on it";
     li.append(radio, swatch, name, clear, remove, stats);
     li.onclick = () => { app.active = obj.id; markActive(); };
@@ -312,6 +324,7 @@ function updateSliceBar() {
 }
 
 function showHover(pixel) {
+  app.hover = pixel;
   if (!ready() || !pixel) { $("status-line").textContent = ""; return; }
   $("status-line").textContent = `${app.view} slice ${currentSlice()} · row ${pixel.row}, col ${pixel.col}`;
 }
@@ -325,6 +338,7 @@ function goto(s) {
   app.slices[app.view] = next;
   updateSliceBar();
   drawStrip();
+  showHover(app.hover);
   render();
 }
 
@@ -332,6 +346,7 @@ function setView(name) {
   if (!ready() || !viewInfo(name)) return;
   app.view = name;
   viewer.pending = null;
+  showHover(null);
   renderTabs();
   updateSliceBar();
   render();
@@ -343,6 +358,7 @@ async function applyChange(result, t0) {
   app.maskGen += 1;
   app.changes += 1;
   viewer.pending = null;
+  viewer.pendingStroke = null;
   applyState(result.state);
   const ov = result.overlay;
   if (ov) {
@@ -368,6 +384,7 @@ function change(path, body, t0 = null) {
       await applyChange(result, t0);
     } catch (err) {
       viewer.pending = null;
+      viewer.pendingStroke = null;
       viewer.draw();
       report(err);
     }
@@ -405,6 +422,56 @@ function onBox(r0, c0, r1, c1, t0) {
     kind: "box", object_id: app.active, view: app.view, slice: currentSlice(),
     row: r0, col: c0, row2: r1, col2: c1,
   }, t0);
+}
+
+function onStroke(tool, points, radius, t0) {
+  if (!ready() || app.jobRunning) { viewer.pendingStroke = null; viewer.draw(); return; }
+  if (app.view !== working()) {
+    viewer.pendingStroke = null;
+    viewer.draw();
+    showBanner(`edits go on ${working()} slices: switch to the ${working()} view`);
+    return;
+  }
+  return change("edit", {
+    tool, points, radius, object_id: app.active, view: app.view, slice: currentSlice(),
+  }, t0);
+}
+
+function setTool(tool) {
+  viewer.tool = tool;
+  for (const r of document.querySelectorAll("input[name=tool]")) r.checked = r.value === tool;
+  $("canvas").dataset.tool = tool;
+  viewer.draw();
+}
+
+function importLabels(file) {
+  if (!ready()) return;
+  const q = `filename=${encodeURIComponent(file.name)}&view=${app.view}&slice=${currentSlice()}`;
+  const run = async () => {
+    try {
+      const result = await api.put(`sessions/${app.sid}/import?${q}`, file);
+      await applyChange(result, null);
+      const ids = result.state.objects.map((o) => o.id);
+      app.active = Math.max(...ids);
+      renderObjects();
+      showBanner(`imported ${file.name}`, "info");
+    } catch (err) { report(err); }
+  };
+  app.queue = app.queue.then(run);
+  return app.queue;
+}
+
+async function nextSliceToCheck() {
+  if (!ready()) return;
+  try {
+    const at = await api.get(`sessions/${app.sid}/next-slice?exclude=${encodeURIComponent(app.checked.join(","))}`);
+    if (at.slice === null) { showBanner("every slice looks consistent; nothing to suggest", "info"); return; }
+    app.checked.push(at.slice);
+    app.view = at.view;
+    renderTabs();
+    goto(at.slice);
+    showBanner(`check ${at.view} slice ${at.slice} (confidence ${at.confidence.toFixed(2)})`, "info");
+  } catch (err) { report(err); }
 }
 
 function addObject() {
@@ -509,7 +576,7 @@ async function watchJob(returnTo = null) {
     const state = await api.get(`sessions/${sid}`);
     app.maskGen += 1;
     applyState(state);
-  } catch (err) { report(err); }
+  } catch (err) { report(err); reconnect(sid); }
   if (snap && snap.state === "failed") report(new Error(snap.error));
   if (snap && snap.state === "cancelled") showBanner(snap.message, "info");
   if (returnTo && returnTo.view === app.view) app.slices[app.view] = returnTo.slice;
@@ -537,13 +604,40 @@ function onSlicesReached(reached) {
   render();
 }
 
+/** After the server was unreachable: try again every 2 s and pick the session up when it answers. */
+async function reconnect(sid) {
+  if (app.reconnecting) return;
+  app.reconnecting = true;
+  document.body.dataset.state = "offline";
+  while (sid === app.sid) {
+    await new Promise((r) => setTimeout(r, 2000));
+    try {
+      const state = await api.get(`sessions/${sid}`);
+      app.reconnecting = false;
+      app.maskGen += 1;
+      applyState(state);
+      showBanner("the server answers again", "info");
+      if (state.job && state.job.state === "running") await watchJob();
+      else await render();
+      return;
+    } catch (_) { /* still away */ }
+  }
+  app.reconnecting = false;
+}
+
 async function propagate() {
   if (!ready() || app.jobRunning) return;
   app.reached = [];
   const t0 = performance.now();
   const back = { view: app.view, slice: currentSlice() };
   try {
-    applyState(await api.post(`sessions/${app.sid}/propagate`, { direction: $("direction").value }));
+    const body = { direction: $("direction").value };
+    if ($("limit").checked) {
+      body.first = Number($("limit-first").value);
+      body.last = Number($("limit-last").value);
+    }
+    app.checked = [];
+    applyState(await api.post(`sessions/${app.sid}/propagate`, body));
   } catch (err) { report(err); return; }
   await watchJob(back);
   app.lastPropagationMs = performance.now() - t0;
@@ -571,6 +665,7 @@ function resetView() {
 async function startSession(state) {
   resetView();
   app.sid = state.sid;
+  app.checked = [];
   history.replaceState(null, "", `#session=${state.sid}`);
   try { localStorage.setItem("sam2vol.lastSession", state.sid); } catch (_) { /* private mode */ }
   applyState(state);
@@ -609,13 +704,16 @@ function upload(file) {
   }
   const q = `filename=${encodeURIComponent(file.name)}&axis=${$("axis-select").value}`;
   $("job-text").textContent = `uploading ${file.name}…`;
-  return openWith(() => api.put(`upload?${q}`, file));
+  const route = file.name.toLowerCase().endsWith(".zip") ? "upload-dicom" : "upload";
+  return openWith(() => api.put(`${route}?${q}`, file));
 }
 
 async function exportLabels() {
   if (!ready()) return;
   try {
-    const name = await api.download(`sessions/${app.sid}/export?format=${$("export-format").value}`, "labels");
+    const format = $("export-format").value;
+    const path = format === "seg" ? `sessions/${app.sid}/export-seg` : `sessions/${app.sid}/export?format=${format}`;
+    const name = await api.download(path, "labels");
     showBanner(`exported ${name}`, "info");
   } catch (err) { report(err); }
 }
@@ -630,6 +728,7 @@ async function saveToData() {
   try {
     const { saved } = await api.post(`sessions/${app.sid}/save`, { save_as: $("save-name").value });
     showBanner(`saved ${saved} in the data folder`, "info");
+    await refreshFiles();
   } catch (err) { report(err); }
 }
 
@@ -658,7 +757,9 @@ function onKey(e) {
   else if (key === "n") $("object-name").focus();
   else if (key === "[" || key === "]") cycleObject(key === "]" ? 1 : -1);
   else if (key === "f") { viewer.fit(); viewer.draw(); }
-  else if (key === "Delete" || key === "Backspace") { if (e.shiftKey) clearObject(app.active); else clearSlice(); }
+  else if (key === "Delete") { if (e.shiftKey) clearObject(app.active); else clearSlice(); }
+  else if (key === "q" || key === "b" || key === "e" || key === "g") setTool({ q: "prompt", b: "brush", e: "eraser", g: "fill" }[key]);
+  else if (key === "k") nextSliceToCheck();
   else if (key === "Escape") { if (viewer.drag) { viewer.drag = null; viewer.draw(); } else stop(); }
   else handled = false;
   if (handled) e.preventDefault();
@@ -723,6 +824,19 @@ function wire() {
   $("clear-slice").onclick = clearSlice;
   $("clear-object").onclick = () => clearObject(app.active);
   $("export").onclick = exportLabels;
+  for (const r of document.querySelectorAll("input[name=tool]")) r.onchange = () => { setTool(r.value); r.blur(); };
+  $("brush-size").onchange = (e) => { viewer.brushRadius = Math.max(0, Math.min(200, Number(e.target.value) || 0)); e.target.blur(); };
+  $("import-input").onchange = (e) => {
+    const file = e.target.files[0];
+    e.target.value = "";
+    if (file) importLabels(file);
+  };
+  $("next-slice").onclick = nextSliceToCheck;
+  $("object-color").oninput = () => { app.colorTouched = true; };
+  window.addEventListener("hashchange", () => {
+    const m = /session=([A-Za-z0-9_-]+)/.exec(location.hash);
+    if (m && m[1] !== app.sid) openWith(() => api.get(`sessions/${m[1]}`));
+  });
   $("export-log").onclick = exportLog;
   $("save").onclick = saveToData;
   window.addEventListener("keydown", onKey);
@@ -741,15 +855,30 @@ async function start() {
   if (app.info.data_dir) {
     $("data-controls").hidden = false;
     $("save-row").hidden = false;
-    try {
-      const { files } = await api.get("files");
-      $("file-select").replaceChildren(...files.map((f) => new Option(f, f)));
-    } catch (err) { report(err); }
+    await refreshFiles();
   }
   const match = /session=([A-Za-z0-9_-]+)/.exec(location.hash);
+  let saved = null;
+  try { saved = localStorage.getItem("sam2vol.lastSession"); } catch (_) { /* private mode */ }
   if (match) {
     await openWith(() => api.get(`sessions/${match[1]}`));
+  } else if (saved) {
+    // The last session of this browser comes back if the server still has it.
+    try { await startSession(await api.get(`sessions/${saved}`)); } catch (_) {
+      try { localStorage.removeItem("sam2vol.lastSession"); } catch (_e) { /* private mode */ }
+      $("job-text").textContent = "";
+    }
   }
+}
+
+async function refreshFiles() {
+  if (!app.info || !app.info.data_dir) return;
+  try {
+    const { files } = await api.get("files");
+    const keep = $("file-select").value;
+    $("file-select").replaceChildren(...files.map((f) => new Option(f, f)));
+    if (files.includes(keep)) $("file-select").value = keep;
+  } catch (err) { report(err); }
 }
 
 start();

@@ -1,0 +1,166 @@
+"""Finishing a segmentation in Chromium: DICOM in, eraser, slice limit, label-map import, exports.
+
+The lung sample is written as a DICOM series (slice k = instance k, by construction, see
+``dicom_series.py``) and uploaded as a zip. One click and a propagation segment the mass; the
+eraser takes a leak off one slice and a slice limit keeps the object to the reference's extent;
+the NIfTI export and the DICOM-SEG export (read back with highdicom, frame by frame against the
+mask) are scored against the bundled label; then the label map is imported and corrected with the
+brush.
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+import highdicom as hd
+import numpy as np
+import pydicom
+
+from sam2vol.io import read_label, read_volume
+from sam2vol.samples import sample_path
+from sam2vol.simulate import deepest_pixel
+from sam2vol.slicing import SliceGeometry
+from tests.web.dicom_series import write_series
+from tests.web.test_browser import VIEWPORT, Page, dice, server  # noqa: F401
+
+
+def drag(page: Page, pixels: list[tuple[int, int]]) -> None:
+    """Press, move through the pixels, release; waits for the page to apply the edit."""
+    n = page.js("() => sam2volApp.changes")
+    start = page.point(*pixels[0])
+    page.page.mouse.move(start["x"], start["y"])
+    page.page.mouse.down()
+    for r, c in pixels[1:]:
+        xy = page.point(r, c)
+        page.page.mouse.move(xy["x"], xy["y"], steps=3)
+    page.page.mouse.up()
+    page.wait("n => sam2volApp.changes > n", n)
+
+
+def test_finish_a_segmentation_with_edits_import_and_dicom(chromium, server, tmp_path):  # noqa: F811
+    image = read_volume(sample_path("lung2"))
+    label = read_label(sample_path("lung2", "label"), like=image).data > 0
+    g = SliceGeometry.for_volume(image, "axial")
+    truth = g.to_stack(label)
+    extent = np.flatnonzero(truth.any(axis=(1, 2)))
+    first, last = int(extent[0]), int(extent[-1])
+    s = int(np.argmax(truth.sum(axis=(1, 2))))
+    row, col = deepest_pixel(truth[s], spacing_mm=g.pixel_spacing_mm)
+
+    # DICOM in: the series as a zip
+    files = write_series(image, tmp_path / "series")
+    archive = tmp_path / "lung2_dicom.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in files:
+            zf.write(f, f"CT/{f.name}")
+    context = chromium.new_context(viewport=VIEWPORT, accept_downloads=True)
+    page = Page(context.new_page(), server.url)
+    page.page.set_input_files("#upload-input", str(archive))
+    page.wait_ready()
+    sid = page.state()["sid"]
+    ws = server.app.state.store.get(sid)
+    assert ws.session.volume.same_grid(image)
+    np.testing.assert_array_equal(ws.session.volume.data, image.data)
+
+    # one click on the mass, propagate
+    page.goto_slice(s)
+    page.click(row, col)
+    page.propagate()
+    stack = ws.session.mask_stack(1).copy()
+    before = dice(stack, truth)
+
+    # the eraser takes the worst leak (mask outside the reference) off its slice
+    k = max(range(g.n_slices), key=lambda k: (stack[k] & ~truth[k]).sum())
+    leak = stack[k] & ~truth[k]
+    assert leak.sum() > 20, "expected a leak to erase"
+    page.goto_slice(k)
+    page.page.keyboard.press("e")
+    page.page.fill("#brush-size", "2")
+    page.page.dispatch_event("#brush-size", "change")
+    rows, cols = np.nonzero(leak)
+    order = np.lexsort((cols, rows))
+    path = [(int(rows[i]), int(cols[i])) for i in order[:: max(1, len(order) // 40)]]
+    drag(page, path)
+    erased = ws.session.slice_mask(1, k)
+    assert (erased & leak).sum() < leak.sum() // 2
+    assert dice(erased, truth[k]) > dice(stack[k], truth[k])
+    assert k in ws.session.prompts(1) and ws.session.prompts(1)[k].mask is not None
+    assert dice(ws.session.mask_stack(1), truth) > before
+
+    # a slice limit to the reference's extent, then propagate again
+    page.page.check("#limit")
+    page.page.fill("#limit-first", str(first))
+    page.page.fill("#limit-last", str(last))
+    page.page.keyboard.press("q")
+    page.propagate()
+    limited = ws.session.mask_stack(1).copy()
+    covered = np.flatnonzero(limited.any(axis=(1, 2)))
+    prompted = set(ws.session.prompts(1))
+    assert all(first <= c <= last or c in prompted for c in covered)
+    np.testing.assert_array_equal(limited[k], erased)  # the edit is an anchor: it stays
+    after = dice(limited, truth)
+    # Measured 0.839 (0.869 before the eraser): the default engine re-tracks the slices next to
+    # the edited one from its smaller mask.
+    assert after > 0.8, after
+    log = ws.log_dict()["events"]
+    assert log[-1]["kind"] == "propagate" and log[-1]["slice_range"] == [first, last]
+
+    # NIfTI export: source geometry, scored
+    page.page.select_option("#export-format", "nii.gz")
+    with page.page.expect_download() as download:
+        page.page.click("#export")
+    nifti = tmp_path / download.value.suggested_filename
+    download.value.save_as(nifti)
+    exported = read_volume(nifti)
+    assert exported.same_grid(image)
+    assert abs(dice(exported.data == 1, label) - after) < 1e-9
+
+    # DICOM-SEG export: read back with highdicom; frame of instance k = mask slice k
+    page.page.select_option("#export-format", "seg")
+    with page.page.expect_download() as download:
+        page.page.click("#export")
+    seg_path = tmp_path / download.value.suggested_filename
+    download.value.save_as(seg_path)
+    seg = hd.seg.segread(seg_path)
+    uids = [pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in files]
+    frames = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=uids, segment_numbers=[1], assert_missing_frames_are_empty=True
+    )[..., 0]
+    expected = np.stack([exported.data[:, :, kk].T == 1 for kk in range(image.shape[2])])
+    np.testing.assert_array_equal(frames > 0, expected)
+    from_seg = np.stack([frames[kk].T > 0 for kk in range(image.shape[2])], axis=2)
+    assert abs(dice(from_seg, label) - after) < 1e-9
+
+    # import the reference label map as an object, and correct it with the brush
+    n = page.js("() => sam2volApp.changes")
+    page.page.set_input_files("#import-input", str(sample_path("lung2", "label")))
+    page.wait("n => sam2volApp.changes > n", n)
+    objects = page.state()["objects"]
+    assert [o["name"] for o in objects] == ["object 1", "label 1"]
+    assert objects[0]["color"] != objects[1]["color"]
+    np.testing.assert_array_equal(ws.session.mask(2), label)
+    page.goto_slice(s)
+    page.page.keyboard.press("b")
+    page.page.fill("#brush-size", "3")
+    page.page.dispatch_event("#brush-size", "change")
+    outside = [(row, c) for c in range(col, g.slice_shape[1]) if not truth[s][row, c]][:1]
+    assert outside, "expected background beside the mass"
+    r0, c0 = outside[0]
+    drag(page, [(r0, c0 + 4), (r0, c0 + 10)])
+    corrected = ws.session.mask(2)
+    added = g.to_stack(corrected)[s] & ~truth[s]
+    assert added.sum() > 20
+    other = [kk for kk in range(g.n_slices) if kk != s]
+    np.testing.assert_array_equal(g.to_stack(corrected)[other], truth[other])
+
+    page.page.select_option("#export-format", "nii.gz")
+    with page.page.expect_download() as download:
+        page.page.click("#export")
+    again = tmp_path / ("2_" + download.value.suggested_filename)
+    download.value.save_as(again)
+    relabelled = read_volume(again)
+    assert relabelled.same_grid(image)
+    np.testing.assert_array_equal(relabelled.data == 2, corrected)
+    assert dice(relabelled.data == 2, label) > 0.98
+    assert page.errors == []
+    context.close()
