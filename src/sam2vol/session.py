@@ -435,19 +435,22 @@ class Session:
 
     def _apply_import(self, event: ImportMask, step: _Step) -> None:
         oid = event.object_id
-        if oid not in self.objects:
-            self.engine.forget_object(oid)
-            self._masks.setdefault(oid, np.zeros(self._stack_shape, dtype=bool))
-        self.objects[oid] = SegObject(oid, event.name, tuple(event.color))
         stack = self.geometry.to_stack(event.to_array())
         if stack.shape != self._stack_shape:
             raise InputError(f"imported mask shape {event.shape} != image {self.volume.shape}")
+        new = oid not in self.objects
+        if new:  # undo drops the whole object, so no slice backups
+            self.engine.forget_object(oid)
+            self._masks[oid] = np.zeros(self._stack_shape, dtype=bool)
+        self.objects[oid] = SegObject(oid, event.name, tuple(event.color))
         self._prompts[oid] = {}
         for s in range(self.geometry.n_slices):
             mask = np.ascontiguousarray(stack[s])
             if mask.any():
                 self._prompts[oid][s] = SlicePrompts(mask=mask, result=mask.copy())
-            if mask.any() or self._masks[oid][s].any():
+            if new:
+                self._masks[oid][s] = mask
+            elif mask.any() or self._masks[oid][s].any():
                 self._set_slice(step, oid, s, mask.copy())
 
     def _apply_prompt(self, event: Event, step: _Step) -> None:
