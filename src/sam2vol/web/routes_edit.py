@@ -9,7 +9,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import Field
 
 from sam2vol.errors import InputError
@@ -19,6 +19,7 @@ from sam2vol.web.errors import TooLarge
 from sam2vol.web.schemas import MAX_INDEX, Focus
 from sam2vol.web.store import SessionStore
 
+GZIP = "application/gzip"
 LABEL_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha", ".dcm")
 
 
@@ -118,6 +119,60 @@ def build_edit_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         except ValueError:
             raise InputError("exclude must be slice numbers separated by commas") from None
         return pick(store.get(sid), skip)
+
+    @router.get("/sessions/{sid}/image.nii.gz")
+    def image_nifti(sid: str) -> FileResponse:
+        from sam2vol.web.niftis import image_file
+
+        ws = store.get(sid)
+        with ws.locked():
+            volume = ws._ready().volume
+        cache = {"Cache-Control": "private, max-age=86400, immutable"}
+        return FileResponse(image_file(volume, ws.folder), headers=cache, media_type=GZIP)
+
+    @router.get("/sessions/{sid}/labels.nii.gz")
+    def labels_nifti(sid: str) -> Response:
+        from sam2vol.web.niftis import labels_bytes
+
+        ws = store.get(sid)
+        with ws.locked():
+            session = ws._ready()
+            labels, revision = session.label_map(), ws.revision
+        headers = {"Cache-Control": "no-store", "X-Revision": str(revision)}
+        return Response(labels_bytes(labels), media_type=GZIP, headers=headers)
+
+    @router.get("/sessions/{sid}/at-world")
+    def at_world(sid: str, x: float, y: float, z: float) -> dict:
+        """The voxel nearest a world point (RAS mm), and its slice in every view."""
+        import numpy as np
+
+        ws = store.get(sid)
+        with ws.locked():
+            session, display = ws._ready(), ws.display
+        inv = np.linalg.inv(session.volume.affine)
+        ijk = np.rint(inv[:3, :3] @ [x, y, z] + inv[:3, 3]).astype(int)
+        voxel = tuple(int(np.clip(ijk, 0, np.array(session.volume.shape) - 1)[a]) for a in range(3))
+        views = {}
+        for name in display.views:
+            s, r, c = display.view(name).voxel_to_slice(voxel)
+            views[name] = {"slice": int(s), "row": int(r), "col": int(c)}
+        return {"voxel": list(voxel), "views": views}
+
+    @router.get("/sessions/{sid}/world-of")
+    def world_of(
+        sid: str,
+        view: Axis,
+        index: int = Query(ge=0, le=MAX_INDEX),
+        row: int = Query(ge=0, le=MAX_INDEX),
+        col: int = Query(ge=0, le=MAX_INDEX),
+    ) -> dict:
+        """The world point (RAS mm) of a pixel of a view."""
+        ws = store.get(sid)
+        with ws.locked():
+            session, display = ws._ready(), ws.display
+        voxel, _ = display.to_working(view, index, row, col)
+        mm = session.volume.affine @ [*voxel, 1.0]
+        return {"voxel": list(voxel), "mm": [round(float(v), 4) for v in mm[:3]]}
 
     @router.get("/sessions/{sid}/export-seg")
     def export_seg(sid: str) -> FileResponse:

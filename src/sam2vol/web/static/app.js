@@ -3,6 +3,7 @@
 // keeps what is on screen.
 
 import { api, followJob, loadImage } from "./api.js";
+import { PlanesView } from "./planes.js";
 import { SliceViewer } from "./viewer.js";
 
 const $ = (id) => document.getElementById(id);
@@ -57,6 +58,9 @@ const viewer = new SliceViewer($("canvas"), {
   onHover: (pixel) => showHover(pixel),
   onStroke: (tool, points, radius, t0) => onStroke(tool, points, radius, t0),
 });
+const planes = new PlanesView($("planes"), { onWorld: (mm) => onWorld(mm) });
+app.planes = planes;
+app.cross = {};
 
 // ----- messages ---------------------------------------------------------------------------------
 let bannerTimer = null;
@@ -117,6 +121,60 @@ function applyState(state) {
   renderTabs();
   setBodyState();
   drawStrip();
+  scheduleLabels();
+}
+
+// ----- planes and 3D (NiiVue) -------------------------------------------------------------------
+const planesOn = () => PlanesView.available() && $("planes-toggle").checked;
+let labelsTimer = null;
+function scheduleLabels() {
+  if (!ready() || !planesOn() || !planes.ready) return;
+  clearTimeout(labelsTimer);
+  const delay = app.jobRunning ? 600 : 150;
+  labelsTimer = setTimeout(() => planes.refreshLabels(app.state.revision, app.state.objects), delay);
+}
+
+async function openPlanes() {
+  if (!planesOn() || !app.sid) return;
+  const sid = app.sid;
+  try {
+    await planes.open(sid);
+    if (sid !== app.sid) return;
+    scheduleLabels();
+    syncPlanes();
+  } catch (err) {
+    $("planes-wrap").hidden = true;
+    showBanner(`the planes and 3D view could not start (${err.message}); the slice view works without it`);
+  }
+}
+
+/** The user moved the crosshair in the planes: every view goes to that point. */
+async function onWorld(mm) {
+  if (!ready()) return;
+  try {
+    const at = await api.get(`sessions/${app.sid}/at-world?x=${mm[0]}&y=${mm[1]}&z=${mm[2]}`);
+    for (const [name, v] of Object.entries(at.views)) {
+      app.slices[name] = v.slice;
+      app.cross[name] = { row: v.row, col: v.col };
+    }
+    app.linked = at.voxel;
+    updateSliceBar();
+    drawStrip();
+    render();
+  } catch (err) { report(err); }
+}
+
+/** The slice view moved: the planes' crosshair follows (the last request wins). */
+let syncToken = 0;
+async function syncPlanes() {
+  if (!ready() || !planesOn() || !planes.ready) return;
+  const token = ++syncToken;
+  const info = viewInfo(app.view);
+  const at = app.cross[app.view] || { row: Math.floor(info.rows / 2), col: Math.floor(info.cols / 2) };
+  try {
+    const w = await api.get(`sessions/${app.sid}/world-of?view=${app.view}&index=${currentSlice()}&row=${at.row}&col=${at.col}`);
+    if (token === syncToken) planes.moveTo(w.mm);
+  } catch (_) { /* the slice view has already moved on */ }
 }
 
 function initViews() {
@@ -132,6 +190,7 @@ function initViews() {
   select.value = app.window;
   nextColor();
   updateSliceBar();
+  openPlanes();
 }
 
 // ----- drawing ----------------------------------------------------------------------------------
@@ -340,6 +399,7 @@ function goto(s) {
   drawStrip();
   showHover(app.hover);
   render();
+  syncPlanes();
 }
 
 function setView(name) {
@@ -350,6 +410,7 @@ function setView(name) {
   renderTabs();
   updateSliceBar();
   render();
+  syncPlanes();
 }
 
 // ----- changes ----------------------------------------------------------------------------------
@@ -752,6 +813,7 @@ function onKey(e) {
   else if (key === "End") goto(1e9);
   else if (key === "1" || key === "2" || key === "3") setView(["axial", "coronal", "sagittal"][Number(key) - 1]);
   else if (key === "o") toggleOverlay();
+  else if (key === "v") { $("planes-toggle").checked = !$("planes-toggle").checked; togglePlanes(); }
   else if (key === "p") propagate();
   else if (key === "w") cycleWindow();
   else if (key === "n") $("object-name").focus();
@@ -763,6 +825,13 @@ function onKey(e) {
   else if (key === "Escape") { if (viewer.drag) { viewer.drag = null; viewer.draw(); } else stop(); }
   else handled = false;
   if (handled) e.preventDefault();
+}
+
+function togglePlanes() {
+  $("planes-wrap").hidden = !planesOn();
+  viewer.draw();
+  if (planesOn() && !planes.ready) openPlanes();
+  else scheduleLabels();
 }
 
 function toggleOverlay() {
@@ -814,6 +883,12 @@ function wire() {
     $(id).addEventListener("change", (e) => e.target.blur());
   }
   $("overlay-toggle").onchange = (e) => { viewer.overlayVisible = e.target.checked; viewer.draw(); };
+  $("planes-toggle").onchange = (e) => { togglePlanes(); e.target.blur(); };
+  if (!PlanesView.available()) {
+    $("planes-toggle").checked = false;
+    $("planes-toggle").disabled = true;
+    $("planes-wrap").hidden = true;
+  }
   $("opacity").oninput = (e) => { viewer.opacity = Number(e.target.value); viewer.draw(); };
   $("add-object").onclick = addObject;
   $("object-name").onkeydown = (e) => { if (e.key === "Enter") { e.preventDefault(); addObject(); } };
