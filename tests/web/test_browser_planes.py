@@ -13,6 +13,10 @@ def test_planes_follow_the_session_and_move_the_slice_view(chromium, server):  #
     page.page.select_option("#sample-select", "lung2")
     page.page.click("#open-sample")
     page.wait_ready()
+    # Chromium here draws WebGL in software (SwiftShader), where the planes start switched off.
+    assert not page.page.is_checked("#planes-toggle")
+    page.page.focus("#canvas")
+    page.page.keyboard.press("v")
     page.wait("() => sam2volApp.planes.ready", timeout=60_000)
     ws = server.app.state.store.get(page.state()["sid"])
 
@@ -54,11 +58,9 @@ def test_planes_follow_the_session_and_move_the_slice_view(chromium, server):  #
     )
     assert not np.allclose(changed, window), (window, changed)
 
-    # switched off and on with V
+    # switched off with V
     page.page.focus("#canvas")
     page.page.keyboard.press("v")
     assert page.js("() => document.getElementById('planes-wrap').hidden")
-    page.page.keyboard.press("v")
-    assert not page.js("() => document.getElementById('planes-wrap').hidden")
     assert page.errors == []
     context.close()

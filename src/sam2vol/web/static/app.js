@@ -130,8 +130,11 @@ let labelsTimer = null;
 function scheduleLabels() {
   if (!ready() || !planesOn() || !planes.ready) return;
   clearTimeout(labelsTimer);
-  const delay = app.jobRunning ? 600 : 150;
-  labelsTimer = setTimeout(() => planes.refreshLabels(app.state.revision, app.state.objects), delay);
+  // Not while a job runs: the planes catch up once it ends (uploading a label volume to the GPU
+  // mid-propagation would hold up the progress on slow, software-rendered WebGL).
+  if (app.jobRunning || (app.state.job && app.state.job.state === "running")) return;
+  if (!app.state.objects.length && !planes.labels) return;
+  labelsTimer = setTimeout(() => planes.refreshLabels(app.state.revision, app.state.objects), 150);
 }
 
 async function openPlanes() {
@@ -887,6 +890,11 @@ function wire() {
   if (!PlanesView.available()) {
     $("planes-toggle").checked = false;
     $("planes-toggle").disabled = true;
+    $("planes-wrap").hidden = true;
+  } else if (PlanesView.softwareGL()) {
+    // WebGL drawn by the CPU: each label upload holds the page for seconds, so start without it.
+    $("planes-toggle").checked = false;
+    $("planes-toggle").parentElement.title = "this browser draws WebGL without a GPU: slow here";
     $("planes-wrap").hidden = true;
   }
   $("opacity").oninput = (e) => { viewer.opacity = Number(e.target.value); viewer.draw(); };

@@ -23,11 +23,29 @@ export class PlanesView {
     this.busy = Promise.resolve();
     this.ready = false;
     this.error = null;
+    this.render3D = !PlanesView.softwareGL();
   }
 
   /** WebGL2 and the vendored NiiVue are there. */
   static available() {
     return typeof window.niivue !== "undefined" && !!document.createElement("canvas").getContext("webgl2");
+  }
+
+  /** WebGL drawn by the CPU (SwiftShader, llvmpipe): a 3D render there blocks the page for seconds. */
+  static softwareGL() {
+    const gl = document.createElement("canvas").getContext("webgl2");
+    const info = gl && gl.getExtension("WEBGL_debug_renderer_info");
+    const name = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "";
+    return /swiftshader|llvmpipe|software/i.test(name);
+  }
+
+  /** Show or hide the 3D render tile. */
+  setRender3D(on) {
+    this.render3D = on;
+    if (!this.nv) return;
+    const { SHOW_RENDER } = window.niivue;
+    this.nv.opts.multiplanarShowRender = on ? SHOW_RENDER.ALWAYS : SHOW_RENDER.NEVER;
+    this.nv.drawScene();
   }
 
   async open(sid) {
@@ -41,7 +59,7 @@ export class PlanesView {
         backColor: [0.05, 0.055, 0.07, 1],
         show3Dcrosshair: true,
         isRadiologicalConvention: true,
-        multiplanarShowRender: SHOW_RENDER.ALWAYS,
+        multiplanarShowRender: this.render3D ? SHOW_RENDER.ALWAYS : SHOW_RENDER.NEVER,
         multiplanarLayout: MULTIPLANAR_TYPE.GRID,
         dragMode: DRAG_MODE.contrast,
         dragAndDropEnabled: false,
