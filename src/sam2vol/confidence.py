@@ -70,3 +70,25 @@ def next_slice_to_check(conf: np.ndarray, exclude: Iterable[int] = ()) -> int | 
             conf[int(s)] = np.inf
     best = int(np.argmin(conf)) if conf.size else None
     return None if best is None or conf[best] >= 1.0 else best
+
+
+def logit_confidence(logits: np.ndarray, object_score: float, band: float = 4.0) -> float:
+    """A model's confidence in one slice of one object, from its mask logits and object score.
+
+    The presence decision counts by how sure it is (``max(p, 1 - p)``, ``p`` the
+    sigmoid of the object score); the mask by the mean sigmoid margin
+    ``sigmoid(|logit|)`` over the pixels near or inside the mask (logit above
+    ``-band``), which falls when the boundary is uncertain. SAM 2's predicted
+    IoU would be the natural figure, but the official tracking step of
+    ``sam2`` 1.1.0 does not keep it.
+
+    Example:
+        >>> sure = np.full((4, 4), -20.0); sure[1:3, 1:3] = 20.0
+        >>> round(logit_confidence(sure, 10.0), 3), round(logit_confidence(sure * 0.01, 0.0), 3)
+        (1.0, 0.275)
+    """
+    p = 1.0 / (1.0 + np.exp(-float(object_score)))
+    logits = np.asarray(logits, dtype=np.float64)
+    near = logits > -band
+    margin = float(np.mean(1.0 / (1.0 + np.exp(-np.abs(logits[near]))))) if near.any() else 1.0
+    return float(max(p, 1.0 - p) * margin)
