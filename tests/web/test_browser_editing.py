@@ -164,3 +164,52 @@ def test_finish_a_segmentation_with_edits_import_and_dicom(chromium, server, tmp
     assert dice(relabelled.data == 2, label) > 0.98
     assert page.errors == []
     context.close()
+
+
+def test_the_page_comes_back_after_an_outage(chromium, server):  # noqa: F811
+    """The server unreachable while a volume loads: the page says so, and goes on by itself."""
+    context = chromium.new_context(viewport=VIEWPORT)
+    page = Page(context.new_page(), server.url)
+    page.page.route("**/api/sessions/**", lambda route: route.abort())
+    page.page.click("#open-sample")
+    page.page.wait_for_selector("body[data-state=offline]", timeout=30_000)
+    assert "cannot be reached" in page.page.inner_text("#banner-text")
+    page.page.unroute("**/api/sessions/**")
+    page.wait_ready()
+    assert page.state()["status"] == "ready"
+    page.errors = [e for e in page.errors if "ERR_FAILED" not in e]  # the aborted requests
+    assert page.errors == []
+    context.close()
+
+
+def test_last_session_and_hash_changes(chromium, server):  # noqa: F811
+    """The page reopens the browser's last session, and follows a #session= change."""
+    context = chromium.new_context(viewport=VIEWPORT)
+    page = Page(context.new_page(), server.url)
+    page.page.click("#open-sample")
+    page.wait_ready()
+    first = page.state()["sid"]
+    page.page.select_option("#sample-select", "brain1")
+    page.page.click("#open-sample")
+    page.wait("s => sam2volApp.state && sam2volApp.state.sid !== s", first)
+    page.wait_ready()
+    second = page.state()["sid"]
+    page.page.evaluate("s => { location.hash = `session=${s}`; }", first)
+    page.wait("s => sam2volApp.state.sid === s", first)
+    page.wait_ready()
+    assert page.state()["source"] == "lung2"
+    # a new tab without a hash: the last session opened comes back
+    again = Page(context.new_page(), server.url)
+    again.wait_ready()
+    assert again.state()["sid"] == first != second
+    # Backspace no longer clears a slice; Delete does
+    again.goto_slice(20)
+    again.click(112, 120)
+    voxels = again.voxels()
+    again.page.focus("#canvas")
+    again.page.keyboard.press("Backspace")
+    again.page.wait_for_timeout(500)
+    assert again.voxels() == voxels > 0
+    again.changed(lambda: again.page.keyboard.press("Delete"))
+    assert again.voxels() == 0
+    context.close()
