@@ -206,6 +206,9 @@ def test_last_session_and_hash_changes(chromium, server):  # noqa: F811
     again.goto_slice(20)
     again.click(112, 120)
     voxels = again.voxels()
+    # the next object's colour is not the first object's (created by that click)
+    first_color = again.state()["objects"][0]["color"]
+    assert again.page.input_value("#object-color") not in (first_color, "")
     again.page.focus("#canvas")
     again.page.keyboard.press("Backspace")
     again.page.wait_for_timeout(500)
