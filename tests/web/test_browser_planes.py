@@ -24,6 +24,11 @@ def test_planes_follow_the_session_and_move_the_slice_view(chromium, server):  #
     page.goto_slice(20)
     page.click(112, 120)
     page.wait("() => sam2volApp.planes.labelsRevision === sam2volApp.state.revision")
+    # labels arriving in the planes do not move the slice view (only the user's crosshair does)
+    page.propagate()
+    page.wait("() => sam2volApp.planes.labelsRevision === sam2volApp.state.revision")
+    page.page.wait_for_timeout(500)
+    assert page.js("() => [sam2volApp.slices.axial, sam2volApp.linked]") == [20, None]
     shown = page.js("() => Array.from(sam2volApp.planes.labels.img).filter((v) => v === 1).length")
     assert shown == int(ws.session.mask(1).sum()) > 0
     lut = page.js("() => Array.from(sam2volApp.planes.labels.colormapLabel.lut.slice(4, 7))")

@@ -39,6 +39,7 @@ const app = {
   checked: [],
   hover: null,
   colorTouched: false,
+  linked: null,
   lastPropagationMs: null,
   changes: 0,
   clicks: [],

@@ -68,8 +68,10 @@ export class PlanesView {
         logLevel: "error",
       });
       await this.nv.attachToCanvas(this.canvas);
+      // NiiVue also reports the location when volumes are added; only a moved crosshair counts.
       this.nv.onLocationChange = (loc) => {
-        if (this.ready && loc && loc.mm) this.handlers.onWorld(Array.from(loc.mm).slice(0, 3));
+        if (!this.ready || !loc || !loc.mm || !this.crosshairMoved()) return;
+        this.handlers.onWorld(Array.from(loc.mm).slice(0, 3));
       };
     }
     for (const v of [...this.nv.volumes]) this.nv.removeVolume(v);
@@ -78,6 +80,7 @@ export class PlanesView {
     const image = await NVImage.loadFromUrl({ url: "image.nii.gz", name: "image.nii.gz", buffer });
     this.nv.addVolume(image);
     this.nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
+    this.crosshairMoved();
     this.ready = true;
   }
 
@@ -85,7 +88,16 @@ export class PlanesView {
   moveTo(mm) {
     if (!this.ready) return;
     this.nv.scene.crosshairPos = this.nv.mm2frac(mm);
+    this.crosshairMoved();
     this.nv.drawScene();
+  }
+
+  /** Whether the crosshair moved since the last call. */
+  crosshairMoved() {
+    const now = Array.from(this.nv.scene.crosshairPos);
+    const moved = !this.lastCrosshair || now.some((v, i) => Math.abs(v - this.lastCrosshair[i]) > 1e-6);
+    this.lastCrosshair = now;
+    return moved;
   }
 
   /** Show the label map of `revision` with the objects' colours (newest request wins). */
