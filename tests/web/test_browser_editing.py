@@ -216,3 +216,61 @@ def test_last_session_and_hash_changes(chromium, server):  # noqa: F811
     again.changed(lambda: again.page.keyboard.press("Delete"))
     assert again.voxels() == 0
     context.close()
+
+
+def test_hidden_and_locked_objects(chromium, server):  # noqa: F811
+    """A hidden object leaves the overlay; a locked one takes no click and no propagation."""
+    context = chromium.new_context(viewport=VIEWPORT)
+    page = Page(context.new_page(), server.url)
+    page.page.click("#open-sample")
+    page.wait_ready()
+    ws = server.app.state.store.get(page.state()["sid"])
+    page.goto_slice(20)
+    page.click(112, 120)  # object 1 on the mass
+    page.changed(lambda: page.page.click("#add-object"))
+    page.click(60, 60)  # object 2 elsewhere
+    one = ws.session.mask_stack(1).copy()
+    red = tuple(int(page.state()["objects"][0]["color"][i : i + 2], 16) for i in (1, 3, 5))
+
+    def overlay_has(rgb) -> bool:
+        return page.js(
+            """rgb => {
+              const im = sam2volApp.overlayShown();
+              const c = document.createElement('canvas');
+              c.width = im.width;
+              c.height = im.height;
+              const x = c.getContext('2d');
+              x.drawImage(im, 0, 0);
+              const d = x.getImageData(0, 0, c.width, c.height).data;
+              for (let i = 0; i < d.length; i += 4) {
+                if (d[i + 3] && d[i] === rgb[0] && d[i + 1] === rgb[1] && d[i + 2] === rgb[2]) {
+                  return true;
+                }
+              }
+              return false;
+            }""",
+            list(rgb),
+        )
+
+    assert overlay_has(red)
+    page.page.click("#object-list li[data-id='1'] button.eye")
+    page.wait("() => sam2volApp.drawn && sam2volApp.hidden.has(1)")
+    page.wait("g => sam2volApp.drawn.gen === g", page.js("() => sam2volApp.maskGen"))
+    assert not overlay_has(red)
+    page.page.click("#object-list li[data-id='1'] button.eye")
+
+    # lock object 1: a click on it is refused, and propagation leaves it alone
+    page.page.click("#object-list li[data-id='1'] button.lock")
+    page.page.click("#object-list li[data-id='1'] .name")
+    n = page.js("() => sam2volApp.changes")
+    xy = page.point(112, 100)
+    page.page.mouse.click(xy["x"], xy["y"])
+    page.page.wait_for_selector("#banner:not([hidden])")
+    assert "is locked" in page.page.inner_text("#banner-text")
+    assert page.js("() => sam2volApp.changes") == n
+    page.propagate()
+    np.testing.assert_array_equal(ws.session.mask_stack(1), one)
+    assert ws.session.mask_stack(2).any(axis=(1, 2)).sum() > 1  # object 2 propagated
+    assert ws.log_dict()["events"][-1]["object_ids"] == [2]
+    assert page.errors == []
+    context.close()

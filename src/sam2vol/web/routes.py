@@ -241,7 +241,7 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         if (req.first is None) != (req.last is None):
             raise InputError("a slice limit needs both its first and its last slice")
         limit = None if req.first is None else (req.first, req.last)
-        ws.propagate(req.direction, slice_range=limit)
+        ws.propagate(req.direction, slice_range=limit, object_ids=req.object_ids)
         return _json(ws.state())
 
     @router.post("/sessions/{sid}/stop")

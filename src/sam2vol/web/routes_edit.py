@@ -120,6 +120,27 @@ def build_edit_router(store: SessionStore, config: ServerConfig) -> APIRouter:
             raise InputError("exclude must be slice numbers separated by commas") from None
         return pick(store.get(sid), skip)
 
+    @router.get("/sessions/{sid}/overlay-of/{view}/{index}.png")
+    def overlay_of(
+        sid: str, view: Axis, index: int, hidden: str = Query("", max_length=2000)
+    ) -> Response:
+        """The overlay of a slice without the objects in ``hidden`` (ids separated by commas)."""
+        try:
+            skip = {int(x) for x in hidden.split(",") if x.strip()}
+        except ValueError:
+            raise InputError("hidden must be object ids separated by commas") from None
+        ws = store.get(sid)
+        with ws.locked():
+            session = ws._ready()
+            layers = [
+                (session.mask_stack(oid), obj.color)
+                for oid, obj in session.objects.items()
+                if oid not in skip
+            ]
+            png, revision = ws.display.overlay_png(view, index, layers), ws.revision
+        headers = {"Cache-Control": "no-store", "X-Revision": str(revision)}
+        return Response(png, media_type="image/png", headers=headers)
+
     @router.get("/sessions/{sid}/image.nii.gz")
     def image_nifti(sid: str) -> FileResponse:
         from sam2vol.web.niftis import image_file

@@ -61,11 +61,13 @@ class ClearRequest(Focus):
 
 
 class PropagateRequest(Request):
-    """Propagate; ``first``..``last`` (both or neither) limit the objects to those slices."""
+    """Propagate; ``first``..``last`` (both or neither) limit the objects to those slices;
+    ``object_ids`` propagates only those objects (the others, e.g. locked ones, stay)."""
 
     direction: Direction = "both"
     first: int | None = Field(None, ge=0, le=MAX_INDEX)
     last: int | None = Field(None, ge=0, le=MAX_INDEX)
+    object_ids: list[int] | None = Field(None, max_length=255)
 
 
 class SaveRequest(Request):

@@ -285,15 +285,22 @@ class WebSession:
 
     # ----- propagation -------------------------------------------------------------------------
     def propagate(
-        self, direction: Direction = "both", slice_range: tuple[int, int] | None = None
+        self,
+        direction: Direction = "both",
+        slice_range: tuple[int, int] | None = None,
+        object_ids: list[int] | None = None,
     ) -> Job:
         """Start propagating every prompted object; progress goes to the returned job.
 
-        ``slice_range`` ``(first, last)`` limits the objects to those slices.
+        ``slice_range`` ``(first, last)`` limits the objects to those slices;
+        ``object_ids`` propagates only those objects.
         """
         with self.locked():
             session = self._mutable()
-            prompted = sorted({s for oid in session.objects for s in session.prompts(oid)})
+            oids = tuple(session.objects) if object_ids is None else tuple(object_ids)
+            for oid in oids:
+                self._require_object(session, oid)
+            prompted = sorted({s for oid in oids for s in session.prompts(oid)})
             if not prompted:
                 raise InputError("nothing to propagate: click on the object first")
             n = session.geometry.n_slices
@@ -312,7 +319,9 @@ class WebSession:
             self.job = job
         run_job(
             job,
-            lambda job: self._propagate(session, direction, job, slice_range),
+            lambda job: self._propagate(
+                session, direction, job, slice_range, None if object_ids is None else oids
+            ),
             f"prop-{self.sid[:6]}",
         )
         return job
@@ -323,10 +332,13 @@ class WebSession:
         direction: Direction,
         job: Job,
         slice_range: tuple[int, int] | None = None,
+        object_ids: tuple[int, ...] | None = None,
     ) -> str:
         with self.locked():
             n_before = len(session.events)
-            steps = session.propagate(direction=direction, slice_range=slice_range)
+            steps = session.propagate(
+                direction=direction, slice_range=slice_range, object_ids=object_ids
+            )
         started = finished = False
         try:
             while not job.cancel_requested:

@@ -40,11 +40,14 @@ const app = {
   hover: null,
   colorTouched: false,
   linked: null,
+  hidden: new Set(),
+  locked: new Set(),
   lastPropagationMs: null,
   changes: 0,
   clicks: [],
   drawn: null,
   pixelToClient: (row, col) => viewer.pixelToClient(row, col),
+  overlayShown: () => viewer.overlay,
 };
 window.sam2volApp = app;
 
@@ -128,14 +131,16 @@ function applyState(state) {
 // ----- planes and 3D (NiiVue) -------------------------------------------------------------------
 const planesOn = () => PlanesView.available() && $("planes-toggle").checked;
 let labelsTimer = null;
-function scheduleLabels() {
+function scheduleLabels(force = false) {
   if (!ready() || !planesOn() || !planes.ready) return;
+  if (force) planes.labelsRevision = -1;
   clearTimeout(labelsTimer);
   // Not while a job runs: the planes catch up once it ends (uploading a label volume to the GPU
   // mid-propagation would hold up the progress on slow, software-rendered WebGL).
   if (app.jobRunning || (app.state.job && app.state.job.state === "running")) return;
   if (!app.state.objects.length && !planes.labels) return;
-  labelsTimer = setTimeout(() => planes.refreshLabels(app.state.revision, app.state.objects), 150);
+  const shown = app.state.objects.map((o) => ({ ...o, hidden: app.hidden.has(o.id) }));
+  labelsTimer = setTimeout(() => planes.refreshLabels(app.state.revision, shown), 150);
 }
 
 async function openPlanes() {
@@ -213,10 +218,14 @@ function cachedImage(url) {
 }
 
 function overlayImage(view, s) {
-  const key = `${view}/${s}`;
+  const hidden = [...app.hidden].sort((a, b) => a - b).join(",");
+  const key = `${view}/${s}/${hidden}`;
   const hit = overlays.get(key);
   if (hit && hit.gen === app.maskGen) return hit.promise;
-  const promise = loadImage(`api/sessions/${app.sid}/overlay/${view}/${s}.png?g=${app.maskGen}`);
+  const url = hidden
+    ? `api/sessions/${app.sid}/overlay-of/${view}/${s}.png?hidden=${hidden}&g=${app.maskGen}`
+    : `api/sessions/${app.sid}/overlay/${view}/${s}.png?g=${app.maskGen}`;
+  const promise = loadImage(url);
   overlays.set(key, { gen: app.maskGen, promise });
   promise.catch(() => overlays.delete(key));
   return promise;
@@ -355,10 +364,38 @@ function renderObjects() {
       ? `${obj.volume_ml.toFixed(2)} ml · ${working()} slices ${obj.first_slice}–${obj.last_slice}`
         + ` (${obj.covered.length} with mask${obj.covered.length === obj.last_slice - obj.first_slice + 1 ? "" : ", gaps"})`
       : "empty: click on it";
-    li.append(radio, swatch, name, clear, remove, stats);
+    const eye = document.createElement("button");
+    eye.type = "button";
+    eye.className = "eye";
+    eye.textContent = app.hidden.has(obj.id) ? "show" : "hide";
+    eye.title = `${app.hidden.has(obj.id) ? "Show" : "Hide"} ${obj.name} in the views`;
+    eye.onclick = (e) => { e.stopPropagation(); toggleSet(app.hidden, obj.id); app.maskGen += 1; renderObjects(); render(); scheduleLabels(true); };
+    const lock = document.createElement("button");
+    lock.type = "button";
+    lock.className = "lock";
+    lock.textContent = app.locked.has(obj.id) ? "unlock" : "lock";
+    lock.title = `${app.locked.has(obj.id) ? "Unlock" : "Lock"} ${obj.name}: a locked object takes no prompts, edits or propagation`;
+    lock.onclick = (e) => { e.stopPropagation(); toggleSet(app.locked, obj.id); renderObjects(); };
+    li.classList.toggle("locked", app.locked.has(obj.id));
+    li.append(radio, swatch, name, clear, eye, lock, remove, stats);
     li.onclick = () => { app.active = obj.id; markActive(); };
     list.append(li);
   }
+}
+
+function toggleSet(set, id) {
+  if (set.has(id)) set.delete(id); else set.add(id);
+}
+
+/** A locked active object refuses prompts and edits (with a message); true if it did. */
+function refuseLocked() {
+  if (!app.locked.has(app.active)) return false;
+  viewer.pending = null;
+  viewer.pendingStroke = null;
+  viewer.draw();
+  const obj = app.state.objects.find((o) => o.id === app.active);
+  showBanner(`${obj ? obj.name : "this object"} is locked: unlock it to change it`);
+  return true;
 }
 
 // Mark the active object in place (re-rendering would swallow a double-click on a name).
@@ -425,10 +462,10 @@ async function applyChange(result, t0) {
   viewer.pending = null;
   viewer.pendingStroke = null;
   applyState(result.state);
-  const ov = result.overlay;
+  const ov = app.hidden.size ? null : result.overlay; // with hidden objects: fetched filtered
   if (ov) {
     const promise = loadImage(ov.png);
-    overlays.set(`${ov.view}/${ov.slice}`, { gen: app.maskGen, promise });
+    overlays.set(`${ov.view}/${ov.slice}/`, { gen: app.maskGen, promise });
     if (ov.view === app.view && ov.slice === currentSlice()) {
       viewer.overlay = await promise;
       viewer.marks = marksFor(app.view, currentSlice());
@@ -462,6 +499,7 @@ const focus = () => ({ view: app.view, slice: currentSlice() });
 
 async function onPoint(row, col, positive, t0) {
   if (!ready() || app.jobRunning) { viewer.pending = null; viewer.draw(); return; }
+  if (refuseLocked()) return;
   if (app.view !== working()) {
     viewer.pending = null;
     try {
@@ -479,6 +517,7 @@ async function onPoint(row, col, positive, t0) {
 
 function onBox(r0, c0, r1, c1, t0) {
   if (!ready() || app.jobRunning) return;
+  if (refuseLocked()) return;
   if (app.view !== working()) {
     showBanner(`boxes go on ${working()} slices: switch to the ${working()} view`);
     return;
@@ -491,6 +530,7 @@ function onBox(r0, c0, r1, c1, t0) {
 
 function onStroke(tool, points, radius, t0) {
   if (!ready() || app.jobRunning) { viewer.pendingStroke = null; viewer.draw(); return; }
+  if (refuseLocked()) return;
   if (app.view !== working()) {
     viewer.pendingStroke = null;
     viewer.draw();
@@ -701,6 +741,10 @@ async function propagate() {
       body.first = Number($("limit-first").value);
       body.last = Number($("limit-last").value);
     }
+    if (app.locked.size) {
+      body.object_ids = app.state.objects.map((o) => o.id).filter((id) => !app.locked.has(id));
+      if (!body.object_ids.length) { showBanner("every object is locked: unlock one to propagate"); return; }
+    }
     app.checked = [];
     applyState(await api.post(`sessions/${app.sid}/propagate`, body));
   } catch (err) { report(err); return; }
@@ -731,6 +775,8 @@ async function startSession(state) {
   resetView();
   app.sid = state.sid;
   app.checked = [];
+  app.hidden.clear();
+  app.locked.clear();
   history.replaceState(null, "", `#session=${state.sid}`);
   try { localStorage.setItem("sam2vol.lastSession", state.sid); } catch (_) { /* private mode */ }
   applyState(state);

@@ -121,7 +121,7 @@ export class PlanesView {
     const rgb = [[0, 0, 0], ...job.objects.map((o) => hexToRgb(o.color))];
     labels.setColormapLabel({
       R: rgb.map((c) => c[0]), G: rgb.map((c) => c[1]), B: rgb.map((c) => c[2]),
-      A: ids.map((id) => (id ? 255 : 0)), I: ids,
+      A: [0, ...job.objects.map((o) => (o.hidden ? 0 : 255))], I: ids,
     });
     if (this.labels) this.nv.removeVolume(this.labels);
     this.labels = labels;
