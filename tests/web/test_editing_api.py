@@ -187,3 +187,31 @@ def test_seg_export_needs_dicom_and_world_points_round_trip(client):
     nxt = client.get(f"/api/sessions/{sid}/next-slice", params={"exclude": "a"})
     assert nxt.status_code == 400
     assert client.get(f"/api/sessions/{sid}/next-slice").json()["view"] == "axial"
+
+
+def test_seg_of_a_dicom_folder_in_the_data_dir_with_two_objects(make_client, ct_volume, data_dir):
+    files = write_series(ct_volume, data_dir / "dicom_ball")
+    client = make_client()
+    state = open_ready(client, path="dicom_ball")
+    sid = state["sid"]
+    ws = client.app.state.store.get(sid)
+    click(client, sid, *BALL)
+    post(client, sid, "edit", {**stroke("brush", [[3, 3]], radius=1), "object_id": 2})
+    post(client, sid, "objects/2/edit", {"name": "spot"})
+    seg = client.get(f"/api/sessions/{sid}/export-seg")
+    assert seg.status_code == 200, seg.text
+    ds = pydicom.dcmread(io.BytesIO(seg.content))
+    assert [d.SegmentLabel for d in ds.SegmentSequence] == ["object 1", "spot"]
+    frames = ds.pixel_array.reshape(-1, ds.Rows, ds.Columns)
+    got = {}
+    for n, frame in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        uid = frame.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        number = int(frame.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        got[number, uid] = frames[n] > 0
+    uids = [pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in files]
+    labels = ws.session.label_map().data
+    for number in (1, 2):
+        for k, uid in enumerate(uids):
+            expected = labels[:, :, k].T == number
+            np.testing.assert_array_equal(got.get((number, uid), np.zeros_like(expected)), expected)
+    assert (labels == 2).sum() == 5  # the brush dot of radius 1
