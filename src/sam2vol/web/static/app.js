@@ -962,6 +962,16 @@ function wire() {
     if (file) importLabels(file);
   };
   $("next-slice").onclick = nextSliceToCheck;
+  $("limit").onchange = (e) => {
+    e.target.blur();
+    if (!e.target.checked || !ready()) return;
+    if (Number($("limit-first").value) || Number($("limit-last").value)) return;
+    // Start from the active object's extent (or the whole stack).
+    const obj = app.state.objects.find((o) => o.id === app.active);
+    const n = viewInfo(working()).n_slices;
+    $("limit-first").value = String(obj && obj.voxels ? obj.first_slice : 0);
+    $("limit-last").value = String(obj && obj.voxels ? obj.last_slice : n - 1);
+  };
   $("object-color").oninput = () => { app.colorTouched = true; };
   window.addEventListener("hashchange", () => {
     const m = /session=([A-Za-z0-9_-]+)/.exec(location.hash);
