@@ -1,7 +1,7 @@
 """Finishing a segmentation in Chromium: DICOM in, eraser, slice limit, label-map import, exports.
 
 The lung sample is written as a DICOM series (slice k = instance k, by construction, see
-``dicom_series.py``) and uploaded as a zip. One click and a propagation segment the mass; the
+``tests/dicom_series.py``) and uploaded as a zip. One click and a propagation segment the mass; the
 eraser takes a leak off one slice and a slice limit keeps the object to the reference's extent;
 the NIfTI export and the DICOM-SEG export (read back with highdicom, frame by frame against the
 mask) are scored against the bundled label; then the label map is imported and corrected with the
@@ -20,7 +20,7 @@ from sam2vol.io import read_label, read_volume
 from sam2vol.samples import sample_path
 from sam2vol.simulate import deepest_pixel
 from sam2vol.slicing import SliceGeometry
-from tests.web.dicom_series import write_series
+from tests.dicom_series import write_series
 from tests.web.test_browser import VIEWPORT, Page, dice, server  # noqa: F401
 
 

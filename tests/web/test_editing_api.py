@@ -12,8 +12,8 @@ import pydicom
 
 from sam2vol.io import write_mask
 from sam2vol.volume import Volume
+from tests.dicom_series import write_series
 from tests.web.conftest import BALL, BALL_SLICES, click, open_ready, wait_job
-from tests.web.dicom_series import write_series
 
 
 def post(client, sid, path, body, status=200):

@@ -62,7 +62,11 @@ def read_volume(
             from sam2vol.io.dicom_zip import extract_series
 
             with tempfile.TemporaryDirectory() as tmp:
-                data, affine = _read_dicom_series(extract_series(path, tmp))
+                try:
+                    data, affine = _read_dicom_series(extract_series(path, tmp))
+                except InputError as exc:  # name the zip, not the temporary folder
+                    message = str(exc).replace(tmp, str(path)).replace("this folder", "this zip")
+                    raise InputError(message) from None
         elif suffix in NIFTI_SUFFIXES:
             data, affine = _read_nifti(path)
         elif suffix in SITK_SUFFIXES:
