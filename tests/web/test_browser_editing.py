@@ -274,3 +274,25 @@ def test_hidden_and_locked_objects(chromium, server):  # noqa: F811
     assert ws.log_dict()["events"][-1]["object_ids"] == [2]
     assert page.errors == []
     context.close()
+
+
+def test_a_4d_upload_asks_for_a_channel(chromium, server, tmp_path):  # noqa: F811
+    import nibabel as nib
+
+    image = read_volume(sample_path("brain1"))
+    stack = np.stack([image.data, image.data[::-1]], axis=-1)
+    path = tmp_path / "two.nii.gz"
+    nib.save(nib.Nifti1Image(stack.astype(np.int16), image.affine), path)
+    context = chromium.new_context(viewport=VIEWPORT)
+    page = Page(context.new_page(), server.url)
+    page.page.set_input_files("#upload-input", str(path))
+    page.page.wait_for_selector("#channel-row:not([hidden])")
+    text = page.page.inner_text("#banner-text")
+    assert "2 channels" in text and "--channel" not in text
+    page.page.fill("#channel-input", "1")
+    page.page.click("#open-channel")
+    page.wait_ready()
+    ws = server.app.state.store.get(page.state()["sid"])
+    np.testing.assert_array_equal(ws.session.volume.data, stack[..., 1].astype(np.int16))
+    assert [e for e in page.errors if "status of 400" not in e] == []  # the refused first try
+    context.close()

@@ -215,3 +215,24 @@ def test_seg_of_a_dicom_folder_in_the_data_dir_with_two_objects(make_client, ct_
             expected = labels[:, :, k].T == number
             np.testing.assert_array_equal(got.get((number, uid), np.zeros_like(expected)), expected)
     assert (labels == 2).sum() == 5  # the brush dot of radius 1
+
+
+def test_a_4d_volume_opens_one_channel_and_comes_back_with_it(make_client, ct_volume, data_dir):
+    stack = np.stack([ct_volume.data + 100 * n for n in range(3)], axis=-1).astype(np.int16)
+    nib.save(nib.Nifti1Image(stack, ct_volume.affine), data_dir / "four.nii.gz")
+    client = make_client()
+    refused = client.post("/api/sessions", json={"path": "four.nii.gz"})
+    assert refused.status_code == 400
+    assert refused.json()["detail"] == (
+        "four.nii.gz: 4D volume with 3 channels; choose a channel 0..2"
+    )
+    state = open_ready(client, path="four.nii.gz", channel=2)
+    ws = client.app.state.store.get(state["sid"])
+    np.testing.assert_array_equal(ws.session.volume.data, stack[..., 2])
+    # a new server recovers the session with the same channel
+    again = make_client()
+    sid = state["sid"]
+    client.app.state.store.shutdown()
+    assert wait_job(again, sid)["state"] == "done"
+    restored = again.app.state.store.get(sid)
+    np.testing.assert_array_equal(restored.session.volume.data, stack[..., 2])

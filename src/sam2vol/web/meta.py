@@ -31,6 +31,7 @@ class SessionMeta:
         axis: Slicing axis the session segments along.
         intensity: Intensity preset the engine sees.
         created: Creation time (ISO 8601).
+        channel: For a 4D volume, the channel segmented.
     """
 
     sid: str
@@ -40,6 +41,7 @@ class SessionMeta:
     axis: Axis = "axial"
     intensity: str = "auto"
     created: str = ""
+    channel: int | None = None
 
     @property
     def stem(self) -> str:
@@ -70,14 +72,20 @@ class SessionMeta:
         return meta
 
 
-def read_for_client(path: Path, shown: str) -> Volume:
-    """Read a volume, with the name the client knows in messages instead of the server path."""
+def read_for_client(path: Path, shown: str, channel: int | None = None) -> Volume:
+    """Read a volume, with the name the client knows in messages instead of the server path.
+
+    ``channel`` picks one channel of a 4D volume (the page asks for it).
+    """
     from sam2vol.io import read_volume
 
     try:
-        volume = read_volume(path)
+        volume = read_volume(path, channel=channel)
     except InputError as exc:
         message = str(exc).replace(str(path), shown).splitlines()[0]
+        message = message.replace("pick one with --channel", "choose a channel").replace(
+            "--channel", "channel"
+        )
         raise InputError(message) from None
     return Volume(volume.data, volume.affine, shown)
 
@@ -89,8 +97,8 @@ def open_source(meta: SessionMeta, folder: Path, data_dir: Path | None) -> Volum
 
         return read_for_client(sample_path(meta.source), meta.source)
     if meta.kind == "data":
-        return read_for_client(resolve_input(data_dir, meta.source), meta.source)
+        return read_for_client(resolve_input(data_dir, meta.source), meta.source, meta.channel)
     stored = folder / meta.stored
     if not meta.stored or "/" in meta.stored or not stored.is_file():
         raise InputError(f"session {meta.sid}: its uploaded volume is missing")
-    return read_for_client(stored, meta.source)
+    return read_for_client(stored, meta.source, meta.channel)

@@ -87,9 +87,11 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         else:
             path = resolve_input(config.data_dir, req.path)
             source = path.relative_to(config.data_dir).as_posix() + ("/" if path.is_dir() else "")
-            volume = read_for_client(path, source)
+            volume = read_for_client(path, source, req.channel)
             kind = "data"
-        ws = store.open(kind, source, volume, axis=req.axis, intensity=req.intensity)
+        ws = store.open(
+            kind, source, volume, axis=req.axis, intensity=req.intensity, channel=req.channel
+        )
         return _json(ws.state())
 
     @router.put("/upload")
@@ -98,6 +100,7 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         filename: str = Query(max_length=255),
         axis: Axis = "axial",
         intensity: str = Query("auto", max_length=64),
+        channel: int | None = Query(None, ge=0, le=1000),
     ) -> JSONResponse:
         suffix = check_upload_name(filename)
         limit = config.max_upload_bytes
@@ -116,9 +119,16 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
                     handle.write(chunk)
             if size == 0:
                 raise InputError(f"{filename}: the upload is empty")
-            volume = await run_in_threadpool(read_for_client, path, filename)
+            volume = await run_in_threadpool(read_for_client, path, filename, channel)
             ws = await run_in_threadpool(
-                store.open, "upload", filename, volume, axis=axis, intensity=intensity, upload=path
+                store.open,
+                "upload",
+                filename,
+                volume,
+                axis=axis,
+                intensity=intensity,
+                upload=path,
+                channel=channel,
             )
         finally:
             path.unlink(missing_ok=True)

@@ -30,6 +30,7 @@ class OpenRequest(Request):
     path: str | None = Field(None, max_length=1024)
     axis: Axis = "axial"
     intensity: str = Field("auto", max_length=64)
+    channel: int | None = Field(None, ge=0, le=1000)
 
 
 class PromptRequest(Request):

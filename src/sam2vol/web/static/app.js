@@ -75,12 +75,19 @@ function showBanner(text, kind = "error") {
   clearTimeout(bannerTimer);
   bannerTimer = setTimeout(() => { $("banner").hidden = true; }, kind === "error" ? 12000 : 6000);
 }
-/** Server messages in the page's terms (the command-line advice for 4D files does not apply here). */
+/** Server messages in the page's terms; a 4D volume brings up the channel choice. */
 function pageMessage(text) {
-  const m = /^(.*): 4D volume with (\d+) channels; pick one with --channel.*$/.exec(text);
-  if (m) return `${m[1]}: a 4D volume with ${m[2]} channels; the page opens 3D volumes: save the channel you want as its own file and open that`;
+  const m = /^(.*): 4D volume with (\d+) channels/.exec(text);
+  if (m) {
+    $("channel-row").hidden = false;
+    $("channel-input").max = String(Number(m[2]) - 1);
+    return `${m[1]}: a 4D volume with ${m[2]} channels; choose one (0–${Number(m[2]) - 1}) and press Open channel`;
+  }
   return text;
 }
+
+/** The channel to ask for, when the channel choice is shown. */
+const channel = () => ($("channel-row").hidden ? {} : { channel: Number($("channel-input").value) || 0 });
 const report = (err) => showBanner(pageMessage(err && err.message ? err.message : String(err)));
 $("banner-close").onclick = () => { $("banner").hidden = true; };
 
@@ -786,6 +793,7 @@ async function startSession(state) {
 
 async function openWith(request) {
   if (app.jobRunning) { showBanner("wait for the running job to finish"); return; }
+  app.lastOpen = request;
   $("job-text").textContent = "opening…";
   try {
     await startSession(await request());
@@ -796,6 +804,7 @@ async function openWith(request) {
 }
 
 function openSample() {
+  $("channel-row").hidden = true;
   const body = { sample: $("sample-select").value, axis: $("axis-select").value };
   return openWith(() => api.post("sessions", body));
 }
@@ -803,7 +812,8 @@ function openSample() {
 function openFile() {
   const path = $("file-select").value;
   if (!path) { showBanner("choose a file from the data folder"); return; }
-  return openWith(() => api.post("sessions", { path, axis: $("axis-select").value }));
+  $("channel-row").hidden = true;
+  return openWith(() => api.post("sessions", { path, axis: $("axis-select").value, ...channel() }));
 }
 
 function upload(file) {
@@ -813,10 +823,12 @@ function upload(file) {
     showBanner(`${file.name}: ${mb(file.size)} is over the ${mb(limit)} upload limit`);
     return;
   }
-  const q = `filename=${encodeURIComponent(file.name)}&axis=${$("axis-select").value}`;
+  $("channel-row").hidden = true;
+  const q = () => `filename=${encodeURIComponent(file.name)}&axis=${$("axis-select").value}`
+    + ("channel" in channel() ? `&channel=${channel().channel}` : "");
   $("job-text").textContent = `uploading ${file.name}…`;
   const route = file.name.toLowerCase().endsWith(".zip") ? "upload-dicom" : "upload";
-  return openWith(() => api.put(`${route}?${q}`, file));
+  return openWith(() => api.put(`${route}?${q()}`, file));
 }
 
 async function exportLabels() {
@@ -962,6 +974,7 @@ function wire() {
     if (file) importLabels(file);
   };
   $("next-slice").onclick = nextSliceToCheck;
+  $("open-channel").onclick = () => { if (app.lastOpen) openWith(app.lastOpen); };
   $("limit").onchange = (e) => {
     e.target.blur();
     if (!e.target.checked || !ready()) return;
