@@ -296,3 +296,29 @@ def test_a_4d_upload_asks_for_a_channel(chromium, server, tmp_path):  # noqa: F8
     np.testing.assert_array_equal(ws.session.volume.data, stack[..., 1].astype(np.int16))
     assert [e for e in page.errors if "status of 400" not in e] == []  # the refused first try
     context.close()
+
+
+def test_save_refreshes_the_file_list(chromium, tmp_path):
+    from sam2vol.io import write_volume
+    from sam2vol.web.background import serve_in_background
+    from sam2vol.web.config import ServerConfig
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_volume(read_volume(sample_path("brain2")), data / "brain2.nii.gz")
+    background = serve_in_background(ServerConfig(state_dir=tmp_path / "state", data_dir=data))
+    try:
+        context = chromium.new_context(viewport=VIEWPORT)
+        page = Page(context.new_page(), background.url)
+        page.page.wait_for_selector("#file-select option", state="attached")
+        page.page.click("#open-file")
+        page.wait_ready()
+        page.goto_slice(9)
+        page.click(120, 120)
+        page.page.fill("#save-name", "mine.nii.gz")
+        page.page.click("#save")
+        page.page.wait_for_selector("#file-select option[value='mine.nii.gz']", state="attached")
+        assert (data / "mine.nii.gz").is_file()
+        context.close()
+    finally:
+        background.stop()
