@@ -73,12 +73,15 @@ class SliceResult:
             present; engine-specific scale, 0 threshold).
         logits: Object id -> (H, W) float32 mask logits (mask = logits > 0),
             for engines that have them (SAM 2); empty otherwise.
+        confidence: How sure the engine is of this slice, 0..1 (higher = surer),
+            or None when it does not say (see :mod:`sam2vol.confidence`).
     """
 
     slice_index: int
     masks: dict[int, np.ndarray]
     scores: dict[int, float] = field(default_factory=dict)
     logits: dict[int, np.ndarray] = field(default_factory=dict)
+    confidence: float | None = None
 
 
 class Engine(ABC):
