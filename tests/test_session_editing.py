@@ -99,3 +99,59 @@ def test_confidence_points_at_the_odd_slice():
     assert conf[2] == 1.0 and conf[0] == 1.0  # prompted and empty slices are sure
     assert next_slice_to_check(conf, exclude=[3]) in (1, 4)
     assert next_slice_to_check(np.ones(4)) is None
+
+
+def state(session: Session) -> dict:
+    """Objects, prompts and masks as plain values (what undo must bring back)."""
+    prompts = {
+        (oid, s): (
+            p.points.tolist(),
+            p.labels.tolist(),
+            p.box,
+            None if p.mask is None else p.mask.tolist(),
+        )
+        for oid in session.objects
+        for s, p in session.prompts(oid).items()
+    }
+    masks = {oid: session.mask_stack(oid).tolist() for oid in session.objects}
+    return {"objects": dict(session.objects), "prompts": prompts, "masks": masks}
+
+
+def test_undo_of_edits_imports_and_limited_runs_restores_the_state_before(volume):
+    session = new_session(volume)
+    session.add_point((8, 6, 10))
+    session.add_point((2, 2, 10), positive=False)  # background: the tube stays
+    list(session.propagate())
+    mask = np.zeros(volume.shape, bool)
+    mask[6:9, 5:7, 3:6] = True
+    edited = session.slice_mask(1, 10).copy()
+    edited[0, 0] = True
+
+    def check(change):
+        before = state(session)
+        change()
+        assert state(session) != before
+        session.undo()
+        assert state(session) == before
+
+    check(lambda: session.edit_slice(edited, 10))  # replaces two clicks by a mask
+    check(lambda: session.import_mask(mask, name="over 1", object_id=1))  # replaces object 1
+    check(lambda: session.import_mask(mask))  # a new object
+    check(lambda: list(session.propagate(slice_range=(8, 12))))
+
+
+def test_a_stopped_limited_propagation_replays_exactly(volume):
+    session = new_session(volume)
+    session.add_point((8, 6, 10))
+    list(session.propagate())  # slices 5..14
+    session.add_point((8, 6, 11))
+    steps = session.propagate(slice_range=(7, 13))
+    for _ in range(3):
+        next(steps)
+    steps.close()  # stopped after 3 slices of the limit
+    event = session.events[-1]
+    assert (event.stopped_after, event.slice_range) == (3, (7, 13))
+    live = session.mask(1)
+    covered = np.flatnonzero(live.any(axis=(0, 1)))
+    assert covered.min() >= 7 and covered.max() <= 13  # cleared outside, even when stopped
+    np.testing.assert_array_equal(replayed(volume, session).mask(1), live)

@@ -236,3 +236,25 @@ def test_a_4d_volume_opens_one_channel_and_comes_back_with_it(make_client, ct_vo
     assert wait_job(again, sid)["state"] == "done"
     restored = again.app.state.store.get(sid)
     np.testing.assert_array_equal(restored.session.volume.data, stack[..., 2])
+
+
+def test_a_dicom_zip_bomb_and_an_oversized_series_are_refused(make_client, ct_volume, tmp_path):
+    files = write_series(ct_volume, tmp_path / "series")
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in files:
+            zf.write(f, f.name)
+        zf.writestr("zzz.dcm", bytes(200 * 1024 * 1024))  # 200 MB of zeros, ~200 KB zipped
+    assert len(bomb.getvalue()) < 2 * 1024 * 1024
+    client = make_client()
+    refused = client.put("/api/upload-dicom", params={"filename": "b.zip"}, content=bomb.getvalue())
+    assert refused.status_code == 400, refused.text
+    assert "a zip bomb" in refused.json()["detail"] and refused.json()["detail"].startswith("b.zip")
+    # a real series over a tiny memory budget: refused from its declared size
+    plain = io.BytesIO()
+    with zipfile.ZipFile(plain, "w") as zf:
+        for f in files:
+            zf.write(f, f.name)
+    small = make_client(state_dir=tmp_path / "small", memory_budget_bytes=1024)
+    big = small.put("/api/upload-dicom", params={"filename": "s.zip"}, content=plain.getvalue())
+    assert big.status_code == 413 and "memory budget" in big.json()["detail"], big.text

@@ -74,13 +74,18 @@ def apply_edit(
     points: list[tuple[int, int]],
     radius: int,
     object_id: int,
+    version: int | None = None,
 ) -> None:
-    """Brush (add), eraser (remove) or fill on one slice of the working view, as one event."""
+    """Brush (add), eraser (remove) or fill on one slice of the working view, as one event.
+
+    ``version``: the session's revision the page shows (409 when another tab changed it).
+    """
     if not points or len(points) > MAX_POINTS:
         raise InputError(f"an edit needs 1..{MAX_POINTS} points")
     if not 0 <= radius <= MAX_RADIUS:
         raise InputError(f"brush size must be 0..{MAX_RADIUS} pixels")
     with ws.locked():
+        ws.check_version(version)
         session = ws._mutable()
         g = session.geometry
         if view != g.axis:
@@ -130,12 +135,22 @@ def label_masks(path: Path, filename: str, like) -> dict[str, np.ndarray]:
     return {f"label {v}": data == v for v in values}
 
 
-def import_labels(ws: WebSession, masks: dict[str, np.ndarray], color: str | None = None) -> list:
-    """Each mask a new object (one event each); returns the new ids."""
+def import_labels(
+    ws: WebSession,
+    masks: dict[str, np.ndarray],
+    color: str | None = None,
+    version: int | None = None,
+) -> list:
+    """Each mask a new object (one event each); returns the new ids.
+
+    The new objects' masks are charged to the session's memory cost.
+    """
     rgb = parse_color(color)
     ids = []
     with ws.locked():
+        ws.check_version(version)
         session = ws._mutable()
+        ws.cost_bytes += sum(int(m.size) for m in masks.values())  # a bool stack each
         for name, mask in masks.items():
             ids.append(session.import_mask(mask, name=name[:60], color=rgb))
         ws._changed()

@@ -85,6 +85,8 @@ def declared_volume(path: Path) -> DeclaredVolume:
                 return _declared_npy(handle)
         if suffix == ".npz":
             return _declared_npz(path)
+        if suffix == ".zip":
+            return _declared_dicom_zip(path)
     except InputError:
         raise
     except Exception as exc:
@@ -149,6 +151,47 @@ def _declared_dicom(folder: Path) -> DeclaredVolume:
     reader.ReadImageInformation()
     rows, cols = (int(n) for n in reader.GetSize()[:2])
     return DeclaredVolume((rows, cols, len(files)), 4)
+
+
+# A DICOM file holds its pixels plus a header; more than this per slice is not a slice.
+DICOM_HEADER_BYTES = 1024 * 1024
+
+
+def _declared_dicom_zip(path: Path) -> DeclaredVolume:
+    """A zipped DICOM series: the first file's header times the number of files.
+
+    The members' unpacked sizes (which bound what extraction writes) must agree:
+    a zip unpacking to more than its slices can hold is refused as a zip bomb.
+    """
+    import tempfile
+
+    import SimpleITK as sitk
+
+    with zipfile.ZipFile(path) as archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        members = [m for m in members if not Path(m.filename).name.startswith(".")]
+        if not members:
+            raise InputError(f"{path}: no DICOM files in this zip")
+        first = min(members, key=lambda m: m.filename)
+        if first.file_size > 64 * DICOM_HEADER_BYTES:
+            size = _mb(first.file_size)
+            raise InputError(f"{path}: {first.filename} unpacks to {size}: not a slice")
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "first.dcm"
+            with archive.open(first) as src:
+                copy.write_bytes(src.read())
+            reader = sitk.ImageFileReader()
+            reader.SetFileName(str(copy))
+            reader.ReadImageInformation()
+            rows, cols = (int(n) for n in reader.GetSize()[:2])
+    declared = DeclaredVolume((rows, cols, len(members)), 4)
+    unpacked = sum(m.file_size for m in members)
+    if unpacked > declared.nbytes * 2 + len(members) * DICOM_HEADER_BYTES:
+        raise InputError(
+            f"{path}: unpacks to {_mb(unpacked)}, more than its {len(members)} slices of "
+            f"{rows}x{cols} can hold (a zip bomb?)"
+        )
+    return declared
 
 
 def check_declared(path: Path, shown: str, budget_bytes: int) -> DeclaredVolume:

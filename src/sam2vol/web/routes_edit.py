@@ -80,6 +80,7 @@ def build_edit_router(store: SessionStore, config: ServerConfig) -> APIRouter:
             points=[tuple(p) for p in req.points],
             radius=req.radius,
             object_id=req.object_id,
+            version=req.version,
         )
         return JSONResponse(asdict(ws.change_result(req.view, req.slice)))
 
@@ -90,6 +91,7 @@ def build_edit_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         filename: str = Query(max_length=255),
         view: Axis | None = None,
         slice: int | None = Query(None, ge=0, le=MAX_INDEX),
+        version: int | None = Query(None, ge=0),
     ) -> JSONResponse:
         from sam2vol.web.editing import import_labels, label_masks
         from sam2vol.web.paths import suffix_of
@@ -101,12 +103,13 @@ def build_edit_router(store: SessionStore, config: ServerConfig) -> APIRouter:
                 " (DICOM-SEG: .dcm)"
             )
         ws = await run_in_threadpool(store.get, sid)
+        ws.check_version(version)  # early; checked again under the lock
         with tempfile.TemporaryDirectory(dir=store.uploads_dir) as tmp:
             path = Path(tmp) / f"labels{suffix}"
             await receive(request, path, config.max_upload_bytes, filename)
             session = await run_in_threadpool(ws._ready)
             masks = await run_in_threadpool(label_masks, path, filename, session.volume)
-        await run_in_threadpool(import_labels, ws, masks)
+        await run_in_threadpool(import_labels, ws, masks, None, version)
         result = await run_in_threadpool(ws.change_result, view, slice)
         return JSONResponse(asdict(result))
 
@@ -215,7 +218,9 @@ def build_edit_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         filename: str = Query(max_length=255),
         axis: Axis = "axial",
         intensity: str = Query("auto", max_length=64),
+        channel: int | None = Query(None, ge=0, le=1000),
     ) -> JSONResponse:
+        from sam2vol.web.limits import check_declared, session_cost
         from sam2vol.web.meta import read_for_client
 
         if not filename.lower().endswith(".zip"):
@@ -223,9 +228,22 @@ def build_edit_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         path = store.upload_path(".zip")
         try:
             await receive(request, path, config.max_upload_bytes, filename)
-            volume = await run_in_threadpool(read_for_client, path, filename)
+            # as other uploads: the declared size (and the zip's unpacked size) first
+            declared = await run_in_threadpool(
+                check_declared, path, filename, config.memory_budget_bytes
+            )
+            cost = session_cost(declared.voxels, declared.itemsize)
+            await run_in_threadpool(store.make_room, cost)
+            volume = await run_in_threadpool(read_for_client, path, filename, channel)
             ws = await run_in_threadpool(
-                store.open, "upload", filename, volume, axis=axis, intensity=intensity, upload=path
+                store.open,
+                "upload",
+                filename,
+                volume,
+                axis=axis,
+                intensity=intensity,
+                upload=path,
+                channel=channel,
             )
         finally:
             path.unlink(missing_ok=True)

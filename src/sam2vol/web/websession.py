@@ -149,6 +149,19 @@ class WebSession:
             raise Busy(f"{self.job.kind} is running; wait for it or press Stop")
         return session
 
+    def check_version(self, version: int | None) -> None:
+        """Refuse a change made against an older version (another tab changed the session).
+
+        Call it holding the lock, right before the change.
+        """
+        from sam2vol.web.errors import Stale
+
+        if version is not None and version != self.revision:
+            raise Stale(
+                f"this session changed in another tab (now at version {self.revision}, your "
+                f"page shows {version}); the page reloads it, then try again"
+            )
+
     def _changed(self) -> None:
         from sam2vol.web.autosave import save_redo
 
