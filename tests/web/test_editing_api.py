@@ -258,3 +258,29 @@ def test_a_dicom_zip_bomb_and_an_oversized_series_are_refused(make_client, ct_vo
     small = make_client(state_dir=tmp_path / "small", memory_budget_bytes=1024)
     big = small.put("/api/upload-dicom", params={"filename": "s.zip"}, content=plain.getvalue())
     assert big.status_code == 413 and "memory budget" in big.json()["detail"], big.text
+
+
+def test_dicom_zips_and_label_maps_stream_past_the_json_body_limit(
+    make_client, ct_volume, tmp_path
+):
+    files = write_series(ct_volume, tmp_path / "series")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for f in files:
+            zf.write(f, f.name)
+    client = make_client(max_json_bytes=1024)  # both bodies are larger
+    assert len(buffer.getvalue()) > 1024
+    response = client.put(
+        "/api/upload-dicom", params={"filename": "s.zip"}, content=buffer.getvalue()
+    )
+    assert response.status_code == 200, response.text
+    sid = response.json()["sid"]
+    assert wait_job(client, sid)["state"] == "done"
+    labels = np.zeros(ct_volume.shape, np.uint8)
+    labels[4:8, 4:8, 4:8] = 2
+    path = tmp_path / "labels.nii"
+    write_mask(labels, ct_volume, path)
+    assert path.stat().st_size > 1024
+    url = f"/api/sessions/{sid}/import"
+    imported = client.put(url, params={"filename": path.name}, content=path.read_bytes())
+    assert imported.status_code == 200, imported.text

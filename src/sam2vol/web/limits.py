@@ -231,16 +231,28 @@ class BodyLimitMiddleware:
     body (JSON) is read here, at most ``limit + 1`` bytes, before the app sees it.
     """
 
-    def __init__(self, app, limit: int, skip: tuple[str, ...] = ("/api/upload",)) -> None:
+    def __init__(
+        self,
+        app,
+        limit: int,
+        skip: tuple[str, ...] = ("/api/upload", "/api/upload-dicom"),
+        skip_session_suffixes: tuple[str, ...] = ("/import",),
+    ) -> None:
         self.app = app
         self.limit = limit
         self.skip = skip
+        self.skip_session_suffixes = skip_session_suffixes  # label-map imports stream too
+
+    def _streams(self, path: str) -> bool:
+        if path in self.skip:
+            return True
+        return path.startswith("/api/sessions/") and path.endswith(self.skip_session_suffixes)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        if scope["path"] in self.skip:
+        if self._streams(scope["path"]):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

@@ -2,7 +2,7 @@
 // objects, undo/redo, export and keyboard shortcuts. State lives on the server; this
 // keeps what is on screen.
 
-import { api, followJob, loadImage } from "./api.js";
+import { api, followJob, loadImage, withToken } from "./api.js";
 import { PlanesView } from "./planes.js";
 import { SliceViewer } from "./viewer.js";
 
@@ -44,6 +44,8 @@ const app = {
   locked: new Set(),
   lastPropagationMs: null,
   changes: 0,
+  followed: 0,
+  stale: 0,
   clicks: [],
   drawn: null,
   pixelToClient: (row, col) => viewer.pixelToClient(row, col),
@@ -489,13 +491,13 @@ async function applyChange(result, t0) {
 function change(path, body, t0 = null) {
   const run = async () => {
     try {
-      const result = await api.post(`sessions/${app.sid}/${path}`, body);
+      const result = await api.post(`sessions/${app.sid}/${path}`, { ...body, version: version() });
       await applyChange(result, t0);
     } catch (err) {
       viewer.pending = null;
       viewer.pendingStroke = null;
       viewer.draw();
-      report(err);
+      if (!(await staleChange(err))) report(err);
     }
   };
   app.queue = app.queue.then(run);
@@ -503,6 +505,60 @@ function change(path, body, t0 = null) {
 }
 
 const focus = () => ({ view: app.view, slice: currentSlice() });
+
+// ----- other tabs on the same session -----------------------------------------------------------
+// Every change carries the version the page shows; the server refuses it (409) when another tab
+// changed the session meanwhile. The page follows the session's change stream, so it shows what
+// other tabs do within a moment.
+const STALE_MESSAGE = "this session was changed in another tab: the page now shows its latest "
+  + "state and your last change was not applied; make it again if it is still needed";
+const version = () => (app.state ? app.state.revision : undefined);
+
+/** Reload the session's state and redraw (after another tab's change). */
+async function reloadState() {
+  const sid = app.sid;
+  const state = await api.get(`sessions/${sid}`);
+  if (sid !== app.sid) return;
+  app.maskGen += 1;
+  app.followed += 1;
+  applyState(state);
+  if (state.job && state.job.state === "running") await watchJob();
+  else await render();
+}
+
+/** A change refused as stale: reload and say so. True if that was the error. */
+async function staleChange(err) {
+  if (!err || err.status !== 409 || !/another tab/.test(err.message)) return false;
+  try { await reloadState(); } catch (e) { report(e); return true; }
+  showBanner(STALE_MESSAGE);
+  app.stale += 1;  // (after the message: a test hook)
+  return true;
+}
+
+let changeStream = null;
+/** Follow the session's change stream; a newer version than shown is loaded. */
+function followChanges(sid) {
+  if (changeStream) changeStream.close();
+  changeStream = null;
+  if (!sid || typeof EventSource === "undefined") return;
+  const source = new EventSource(withToken(`api/sessions/${sid}/changes?since=${version() ?? -1}`));
+  changeStream = source;
+  source.onmessage = (message) => {
+    if (sid !== app.sid) { source.close(); return; }
+    const pushed = JSON.parse(message.data);
+    if (pushed.deleted) {
+      source.close();
+      showBanner("this session was deleted in another tab");
+      return;
+    }
+    // after the changes this page is sending (their answers carry the new version)
+    app.queue = app.queue.then(async () => {
+      if (sid !== app.sid || app.jobRunning || !app.state) return;
+      if (pushed.version <= app.state.revision && !pushed.busy) return;
+      try { await reloadState(); } catch (_) { /* the next push or a change retries */ }
+    });
+  };
+}
 
 async function onPoint(row, col, positive, t0) {
   if (!ready() || app.jobRunning) { viewer.pending = null; viewer.draw(); return; }
@@ -561,13 +617,13 @@ function importLabels(file) {
   const q = `filename=${encodeURIComponent(file.name)}&view=${app.view}&slice=${currentSlice()}`;
   const run = async () => {
     try {
-      const result = await api.put(`sessions/${app.sid}/import?${q}`, file);
+      const result = await api.put(`sessions/${app.sid}/import?${q}&version=${version()}`, file);
       await applyChange(result, null);
       const ids = result.state.objects.map((o) => o.id);
       app.active = Math.max(...ids);
       renderObjects();
       showBanner(`imported ${file.name}`, "info");
-    } catch (err) { report(err); }
+    } catch (err) { if (!(await staleChange(err))) report(err); }
   };
   app.queue = app.queue.then(run);
   return app.queue;
@@ -753,8 +809,9 @@ async function propagate() {
       if (!body.object_ids.length) { showBanner("every object is locked: unlock one to propagate"); return; }
     }
     app.checked = [];
+    body.version = version();
     applyState(await api.post(`sessions/${app.sid}/propagate`, body));
-  } catch (err) { report(err); return; }
+  } catch (err) { if (!(await staleChange(err))) report(err); return; }
   await watchJob(back);
   app.lastPropagationMs = performance.now() - t0;
 }
@@ -787,6 +844,7 @@ async function startSession(state) {
   history.replaceState(null, "", `#session=${state.sid}`);
   try { localStorage.setItem("sam2vol.lastSession", state.sid); } catch (_) { /* private mode */ }
   applyState(state);
+  followChanges(state.sid);
   if (state.job && state.job.state === "running") await watchJob();
   else await render();
 }
