@@ -60,9 +60,20 @@ def worked(volume) -> Session:
     session.add_point((8, 6, 11), positive=False, object_id=1)
     session.edit_object(2, name="other", color=(1, 2, 3))
     session.clear(1, 13)
+    edited = session.slice_mask(1, 10).copy()
+    edited[0, 0] = True
+    session.edit_slice(edited, 10, object_id=1)  # issue 15's events: an edit,
+    imported = np.zeros(volume.shape, bool)
+    imported[19:23, 11:15, 8:11] = True
+    session.import_mask(imported, name="imported")  # an import as a new object,
+    session.import_mask(imported, object_id=2)  # over an existing one,
+    list(session.propagate(slice_range=(8, 12), object_ids=(1,)))  # a limited run,
+    steps = session.propagate(slice_range=(7, 13), object_ids=(1,))
+    next(steps), next(steps)
+    steps.close()  # and a stopped one
     session.add_object("gone")
-    session.add_point((20, 12, 9), object_id=3)
-    session.remove_object(3)
+    session.add_point((20, 12, 9), object_id=4)
+    session.remove_object(4)
     session.add_point((19, 11, 10), object_id=2)
     session.undo()
     session.undo()

@@ -119,6 +119,8 @@ class Propagate(_Record):
     ``reset_between`` forgets the forward pass's memory before the backward one.
     ``stopped_after`` is set when the run was stopped after that many slices
     (engine results); a replay stops there too.
+    ``slice_range`` ``(first, last)`` limits the objects to those slices: propagation
+    writes only inside it, and clears their unprompted slices outside it.
     """
 
     kind: ClassVar[str] = "propagate"
@@ -128,6 +130,7 @@ class Propagate(_Record):
     object_ids: tuple[int, ...] | None = None
     reset_between: bool = False
     stopped_after: int | None = None
+    slice_range: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -158,9 +161,42 @@ class RemoveObject(_Record):
     object_id: int
 
 
+@dataclass(frozen=True, eq=False)
+class ImportMask(_Record):
+    """A whole 3D mask (file index order, run-length encoded) imported as one object.
+
+    The object is created when it does not exist; every slice holding the mask
+    becomes a mask prompt, the rest of the object is cleared.
+    """
+
+    kind: ClassVar[str] = "import_mask"
+    object_id: int
+    name: str
+    color: tuple[int, int, int]
+    shape: tuple[int, int, int]
+    rle: tuple[int, ...] = field(repr=False)
+
+    @classmethod
+    def from_array(cls, object_id: int, name: str, color, mask: np.ndarray):
+        mask = np.asarray(mask, dtype=bool)
+        if mask.ndim != 3:
+            raise InputError(f"an imported mask must be 3D, got shape {mask.shape}")
+        rgb = tuple(int(c) for c in color)
+        return cls(object_id, name, rgb, mask.shape, tuple(rle_encode(mask)))
+
+    def to_array(self) -> np.ndarray:
+        return rle_decode(list(self.rle), tuple(self.shape))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ImportMask) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash((self.object_id, self.shape, self.rle))
+
+
 Prompt = PointPrompt | BoxPrompt | MaskPrompt
 ObjectEvent = AddObject | EditObject | RemoveObject
-Event = PointPrompt | BoxPrompt | MaskPrompt | ClearPrompts | Propagate | ObjectEvent
+Event = PointPrompt | BoxPrompt | MaskPrompt | ClearPrompts | Propagate | ObjectEvent | ImportMask
 _EVENT_TYPES: dict[str, type] = {
     t.kind: t
     for t in (
@@ -172,6 +208,7 @@ _EVENT_TYPES: dict[str, type] = {
         AddObject,
         EditObject,
         RemoveObject,
+        ImportMask,
     )
 }
 
@@ -198,7 +235,7 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     cls = _EVENT_TYPES[kind]
     try:
         fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        if kind in ("add_object", "edit_object") and fixed.get("color") is not None:
+        if kind in ("add_object", "edit_object", "import_mask") and fixed.get("color") is not None:
             fixed["color"] = tuple(int(c) for c in fixed["color"])
         return cls(**fixed)
     except TypeError as exc:

@@ -33,6 +33,7 @@ from sam2vol.prompts import (
     Direction,
     EditObject,
     Event,
+    ImportMask,
     MaskPrompt,
     PointPrompt,
     Propagate,
@@ -142,6 +143,8 @@ class Session:
         self._masks: dict[int, np.ndarray] = {}
         self._done: list[_Step] = []
         self._undone: list[Event] = []
+        # Engine-reported confidence (0..1) of each slice from the last propagation.
+        self.slice_confidence: dict[int, float] = {}
         self.autosave = Path(autosave) if autosave else None
         # What replay needs to rebuild the engine (logged; names only, e.g. a checkpoint path).
         self.engine_options: dict = dict(engine_options or {})
@@ -214,6 +217,34 @@ class Session:
         self._record(MaskPrompt.from_array(object_id, axis, slice_index, mask_slice))
         return self._masks[object_id][slice_index]
 
+    def edit_slice(self, mask_slice: np.ndarray, slice_index: int, *, object_id: int = 1):
+        """Replace an object's mask on one working slice (``mask_slice`` in display
+        orientation, e.g. after brush or eraser); the slice becomes a mask prompt
+        that propagation starts from. Returns the new mask there."""
+        g = self.geometry
+        mask_slice = np.asarray(mask_slice, dtype=bool)
+        if mask_slice.shape != g.slice_shape:
+            raise InputError(f"edit of shape {mask_slice.shape}, expected {g.slice_shape}")
+        if not mask_slice.any():
+            raise InputError(
+                f"the edit leaves slice {slice_index} empty: use Clear slice, or a slice limit"
+            )
+        return self.add_mask(g.slice_to_plane(mask_slice), slice_index, object_id=object_id)
+
+    def import_mask(self, mask, *, name: str | None = None, color=None, object_id=None) -> int:
+        """Import a 3D mask on the volume grid as an object (new, or replacing one); its id."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.volume.shape:
+            raise InputError(f"imported mask shape {mask.shape} != image {self.volume.shape}")
+        if not mask.any():
+            raise InputError("the imported mask is empty")
+        oid = object_id if object_id is not None else max(self.objects, default=0) + 1
+        old = self.objects.get(oid)
+        name = name or (old.name if old else f"object {oid}")
+        color = tuple(color) if color else old.color if old else PALETTE[(oid - 1) % len(PALETTE)]
+        self._record(ImportMask.from_array(oid, name, color, mask))
+        return oid
+
     def clear(self, object_id: int | None = None, slice_index: int | None = None) -> None:
         """Remove prompts and masks: of one object (on one slice), or of all objects."""
         if object_id is not None:
@@ -232,6 +263,7 @@ class Session:
         max_slices: int | None = None,
         object_ids: tuple[int, ...] | None = None,
         reset_between: bool = False,
+        slice_range: tuple[int, int] | None = None,
     ) -> Iterator[SliceResult]:
         """Propagate the prompted objects; a generator yielding each slice as it is done.
 
@@ -241,10 +273,20 @@ class Session:
         (the engine raised), the masks are rolled back and nothing is logged.
 
         ``reset_between`` (with ``both``) forgets the forward pass's memory before
-        the backward pass.
+        the backward pass. ``slice_range`` ``(first, last)`` limits the objects to
+        those slices (unprompted slices outside it are cleared).
         """
         oids = tuple(object_ids) if object_ids else None
-        event = Propagate(start, direction, max_slices, oids, bool(reset_between))
+        if slice_range is not None:
+            first, last = (int(v) for v in slice_range)
+            self.geometry.check_slice(first)
+            self.geometry.check_slice(last)
+            if first > last:
+                raise InputError(f"slice limit {first}..{last}: the first slice is after the last")
+            slice_range = (first, last)
+        event = Propagate(
+            start, direction, max_slices, oids, bool(reset_between), slice_range=slice_range
+        )
         yield from self._run_propagation(event)
 
     def run(self, event: Event) -> None:
@@ -483,6 +525,8 @@ class Session:
             self._prompts.pop(oid, None)
             step.removed_masks[oid] = self._masks.pop(oid)
             self.engine.forget_object(oid)
+        elif isinstance(event, ImportMask):
+            self._apply_import(event, step)
         elif isinstance(event, ClearPrompts):
             oids = list(self.objects) if event.object_id is None else [event.object_id]
             for oid in oids:
@@ -497,6 +541,27 @@ class Session:
                         self._set_slice(step, oid, s, np.zeros(self.geometry.slice_shape, bool))
         else:
             self._apply_prompt(event, step)
+
+    def _apply_import(self, event: ImportMask, step: _Step) -> None:
+        oid = event.object_id
+        stack = self.geometry.to_stack(event.to_array())
+        if stack.shape != self._stack_shape:
+            raise InputError(f"imported mask shape {event.shape} != image {self.volume.shape}")
+        new = oid not in self.objects
+        if new:  # undo drops the whole object, so no slice backups
+            self.engine.forget_object(oid)
+            self._masks[oid] = np.zeros(self._stack_shape, dtype=bool)
+        self.objects[oid] = SegObject(oid, event.name, tuple(event.color))
+        self._save_prompt_set(step, oid)  # undo restores the old table
+        self._prompts[oid] = {}
+        for s in range(self.geometry.n_slices):
+            mask = np.ascontiguousarray(stack[s])
+            if mask.any():
+                self._prompts[oid][s] = SlicePrompts(mask=mask, result=mask.copy())
+            if new:
+                self._masks[oid][s] = mask
+            elif mask.any() or self._masks[oid][s].any():
+                self._set_slice(step, oid, s, mask.copy())
 
     def _apply_prompt(self, event: Event, step: _Step) -> None:
         g = self.geometry
@@ -520,7 +585,10 @@ class Session:
                 )
             s = event.index
             g.check_slice(s)
-            prompts = self._touch_prompts(step, oid, s)
+            # A mask states the whole slice: it replaces the slice's earlier prompts
+            # (saved first, for undo).
+            self._touch_prompts(step, oid, s)
+            prompts = self._prompts[oid][s] = SlicePrompts()
             prompts.mask = np.ascontiguousarray(g.plane_to_slice(event.to_array()))
         else:
             raise TypeError(f"not a prompt: {event!r}")
@@ -534,21 +602,38 @@ class Session:
         objects = {oid: self._prompts[oid] for oid in oids if self._prompts.get(oid)}
         if not objects:
             raise InputError("nothing to propagate: add a prompt first")
+        start, max_slices, inside = event.start, event.max_slices, None
+        if event.slice_range is not None:
+            first, last = event.slice_range
+            inside = range(first, last + 1)
+            if start is None:
+                anchors = sorted(s for p in objects.values() for s in p if s in inside)
+                if not anchors:
+                    raise InputError(
+                        f"no prompt on slices {first}..{last}: prompt inside the limit"
+                    )
+                start = anchors[0]
+            reach = max(last - start, start - first, 0)
+            max_slices = reach if max_slices is None else min(max_slices, reach)
         step = _Step(event, dict(self.objects))
         results = self.engine.propagate(
             objects,
-            start=event.start,
+            start=start,
             direction=event.direction,
-            max_slices=event.max_slices,
+            max_slices=max_slices,
             reset_between=event.reset_between,
         )
         reached, outcome = 0, "failed"
         try:
             for result in results:
+                if inside is not None and result.slice_index not in inside:
+                    continue
                 if event.stopped_after is not None and reached >= event.stopped_after:
                     break
                 for oid, mask in result.masks.items():
                     self._set_slice(step, oid, result.slice_index, np.asarray(mask, dtype=bool))
+                if result.confidence is not None:
+                    self.slice_confidence[result.slice_index] = float(result.confidence)
                 reached += 1
                 yield result
             outcome = "done"
@@ -562,11 +647,20 @@ class Session:
             if outcome == "failed" or reached == 0:
                 self._revert(step)  # nothing, or a failed run: leave no trace
             else:
+                if inside is not None:  # stopped or not, as a replay (which stops) does
+                    self._clear_outside(step, objects, inside)
                 if outcome == "stopped":
                     step.event = replace(event, stopped_after=reached)
                 self._done.append(step)
                 self._undone.clear()
                 self._autosave()
+
+    def _clear_outside(self, step: _Step, objects, inside: range) -> None:
+        """The slice limit: nothing of these objects outside it but their prompted slices."""
+        for oid in objects:
+            for s in np.flatnonzero(self._masks[oid].any(axis=(1, 2))):
+                if int(s) not in inside and int(s) not in self._prompts[oid]:
+                    self._set_slice(step, oid, int(s), np.zeros(self.geometry.slice_shape, bool))
 
     def _autosave(self) -> None:
         if self.autosave is not None:

@@ -62,5 +62,5 @@ def test_user_errors_are_one_line():
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "error: --protocol must be one of shen2024-mask, shen2024-clicks, he2024, he2024-code, "
-        "ma2024, dong2024, dong2024-3slices, got 'he2025'"
+        "ma2024, dong2024, dong2024-3slices, suggest, got 'he2025'"
     ]

@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sam2")
 
+from sam2vol.confidence import logit_confidence  # noqa: E402
 from sam2vol.engines import create_engine  # noqa: E402
 from sam2vol.engines.base import SliceResult  # noqa: E402
 from sam2vol.engines.sam2 import Sam2Engine  # noqa: E402
@@ -255,6 +256,8 @@ def test_results_carry_logits_and_object_scores(fresh):
         assert isinstance(r, SliceResult)
         np.testing.assert_array_equal(r.masks[1], r.logits[1] > 0)
         assert isinstance(r.scores[1], float)
+        assert r.confidence == pytest.approx(logit_confidence(r.logits[1], r.scores[1]))
+        assert 0.0 <= r.confidence <= 1.0
     np.testing.assert_array_equal(results[0].masks[1], prompt.result)
 
 

@@ -98,3 +98,42 @@ def test_changes_are_pushed_to_every_tab(client):
     versions = [p["version"] for p in pushed if "version" in p]
     assert versions[-1] == tab.version and versions == sorted(versions) and len(versions) >= 2
     assert pushed[-1] == {"deleted": True}
+
+
+def test_edits_imports_and_limited_runs_honour_the_version(client, ct_volume, tmp_path):
+    import numpy as np
+
+    from sam2vol.io import write_mask
+    from tests.web.conftest import wait_job
+
+    sid = open_ready(client)["sid"]
+    a, b = Tab(client, sid), Tab(client, sid)
+    s, row, col = BALL
+    brush = {"tool": "brush", "view": "axial", "slice": s, "points": [[row, col]], "radius": 2}
+    assert a.post("edit", brush).status_code == 200
+    assert a.version > b.version  # the edit bumped the revision
+    assert b.post("edit", {**brush, "tool": "eraser"}).status_code == 409
+    labels = np.zeros(ct_volume.shape, np.uint8)
+    labels[4:8, 4:8, 4:8] = 3
+    path = tmp_path / "labels.nii.gz"
+    write_mask(labels, ct_volume, path)
+    url = f"/api/sessions/{sid}/import"
+    stale = client.put(
+        url, params={"filename": path.name, "version": b.version}, content=path.read_bytes()
+    )
+    assert stale.status_code == 409 and "changed in another tab" in stale.json()["detail"]
+    assert len(client.get(f"/api/sessions/{sid}").json()["objects"]) == 1  # nothing imported
+    ok = client.put(
+        url, params={"filename": path.name, "version": a.version}, content=path.read_bytes()
+    )
+    assert ok.status_code == 200, ok.text
+    a.state = ok.json()["state"]
+    assert len(a.state["objects"]) == 2
+    limited = {"direction": "both", "first": s - 1, "last": s + 1, "object_ids": [1]}
+    assert b.post("propagate", limited).status_code == 409  # b is still behind
+    b.reload()
+    response = client.post(f"/api/sessions/{sid}/propagate", json={**limited, "version": b.version})
+    assert response.status_code == 200, response.text
+    assert wait_job(client, sid)["state"] == "done"
+    b.reload()
+    assert b.version > a.version and b.state["objects"][0]["first_slice"] >= s - 1

@@ -75,7 +75,7 @@ class SliceResult:
             for engines that have them (SAM 2); empty otherwise.
         confidence: How sure the engine is that this slice's masks are right,
             0..1 (higher = surer; the least sure object counts), or None for
-            engines that do not estimate it.
+            engines that do not estimate it (see :mod:`sam2vol.confidence`).
     """
 
     slice_index: int

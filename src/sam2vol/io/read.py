@@ -14,7 +14,7 @@ from sam2vol.volume import Volume
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 SITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
 NUMPY_SUFFIXES = (".npy", ".npz")
-SUPPORTED = "NIfTI (.nii, .nii.gz), NRRD, MHA/MHD, a DICOM series folder, .npy/.npz"
+SUPPORTED = "NIfTI (.nii, .nii.gz), NRRD, MHA/MHD, a DICOM series folder or .zip, .npy/.npz"
 
 
 def default_max_voxels() -> int:
@@ -89,6 +89,19 @@ def read_volume(
     try:
         if path.is_dir():
             data, affine = _read_dicom_series(path, max_voxels, dicom_irregular)
+        elif suffix == ".zip":  # a zipped DICOM series
+            import tempfile
+
+            from sam2vol.io.dicom_zip import extract_series
+
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    data, affine = _read_dicom_series(
+                        extract_series(path, tmp), max_voxels, dicom_irregular
+                    )
+                except InputError as exc:  # name the zip, not the temporary folder
+                    message = str(exc).replace(tmp, str(path)).replace("this folder", "this zip")
+                    raise InputError(message) from None
         elif suffix in NIFTI_SUFFIXES:
             data, affine = _read_nifti(path, max_voxels)
         elif suffix in SITK_SUFFIXES:

@@ -12,6 +12,7 @@ from sam2vol.protocols.dong2024 import Dong2024
 from sam2vol.protocols.he2024 import He2024
 from sam2vol.protocols.ma2024 import Ma2024
 from sam2vol.protocols.shen2024 import Shen2024Clicks, Shen2024Mask
+from sam2vol.protocols.suggest import Suggest
 
 if TYPE_CHECKING:  # annotations only: base imports this module (Protocol.spec)
     from sam2vol.protocols.base import Protocol
@@ -25,6 +26,7 @@ PROTOCOLS: dict[str, tuple[type[Protocol], dict[str, Any]]] = {
     "ma2024": (Ma2024, {}),
     "dong2024": (Dong2024, {}),
     "dong2024-3slices": (Dong2024, {"slices": 3}),
+    "suggest": (Suggest, {}),
 }
 
 

@@ -34,6 +34,13 @@ class SimulatedUser:
 
     # ----- where to prompt --------------------------------------------------------------
     @property
+    def reference_stack(self) -> np.ndarray:
+        """The reference as a slice stack (read only: the oracle's view)."""
+        view = self._reference.view()
+        view.flags.writeable = False
+        return view
+
+    @property
     def nonempty_slices(self) -> list[int]:
         """Slices where the object is visible, in order."""
         return list(self._nonempty)

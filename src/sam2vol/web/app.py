@@ -107,6 +107,9 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         return JSONResponse({"detail": detail}, status_code=500)
 
     app.include_router(build_router(store, config))
+    from sam2vol.web.routes_edit import build_edit_router
+
+    app.include_router(build_edit_router(store, config))
     static = static_dir()
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 

@@ -85,6 +85,8 @@ def declared_volume(path: Path) -> DeclaredVolume:
                 return _declared_npy(handle)
         if suffix == ".npz":
             return _declared_npz(path)
+        if suffix == ".zip":
+            return _declared_dicom_zip(path)
     except InputError:
         raise
     except Exception as exc:
@@ -151,6 +153,47 @@ def _declared_dicom(folder: Path) -> DeclaredVolume:
     return DeclaredVolume((rows, cols, len(files)), 4)
 
 
+# A DICOM file holds its pixels plus a header; more than this per slice is not a slice.
+DICOM_HEADER_BYTES = 1024 * 1024
+
+
+def _declared_dicom_zip(path: Path) -> DeclaredVolume:
+    """A zipped DICOM series: the first file's header times the number of files.
+
+    The members' unpacked sizes (which bound what extraction writes) must agree:
+    a zip unpacking to more than its slices can hold is refused as a zip bomb.
+    """
+    import tempfile
+
+    import SimpleITK as sitk
+
+    with zipfile.ZipFile(path) as archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        members = [m for m in members if not Path(m.filename).name.startswith(".")]
+        if not members:
+            raise InputError(f"{path}: no DICOM files in this zip")
+        first = min(members, key=lambda m: m.filename)
+        if first.file_size > 64 * DICOM_HEADER_BYTES:
+            size = _mb(first.file_size)
+            raise InputError(f"{path}: {first.filename} unpacks to {size}: not a slice")
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "first.dcm"
+            with archive.open(first) as src:
+                copy.write_bytes(src.read())
+            reader = sitk.ImageFileReader()
+            reader.SetFileName(str(copy))
+            reader.ReadImageInformation()
+            rows, cols = (int(n) for n in reader.GetSize()[:2])
+    declared = DeclaredVolume((rows, cols, len(members)), 4)
+    unpacked = sum(m.file_size for m in members)
+    if unpacked > declared.nbytes * 2 + len(members) * DICOM_HEADER_BYTES:
+        raise InputError(
+            f"{path}: unpacks to {_mb(unpacked)}, more than its {len(members)} slices of "
+            f"{rows}x{cols} can hold (a zip bomb?)"
+        )
+    return declared
+
+
 def check_declared(path: Path, shown: str, budget_bytes: int) -> DeclaredVolume:
     """Refuse a volume whose declared size could not fit in the server's memory budget.
 
@@ -188,16 +231,28 @@ class BodyLimitMiddleware:
     body (JSON) is read here, at most ``limit + 1`` bytes, before the app sees it.
     """
 
-    def __init__(self, app, limit: int, skip: tuple[str, ...] = ("/api/upload",)) -> None:
+    def __init__(
+        self,
+        app,
+        limit: int,
+        skip: tuple[str, ...] = ("/api/upload", "/api/upload-dicom"),
+        skip_session_suffixes: tuple[str, ...] = ("/import",),
+    ) -> None:
         self.app = app
         self.limit = limit
         self.skip = skip
+        self.skip_session_suffixes = skip_session_suffixes  # label-map imports stream too
+
+    def _streams(self, path: str) -> bool:
+        if path in self.skip:
+            return True
+        return path.startswith("/api/sessions/") and path.endswith(self.skip_session_suffixes)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        if scope["path"] in self.skip:
+        if self._streams(scope["path"]):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

@@ -31,6 +31,7 @@ class SessionMeta:
         axis: Slicing axis the session segments along.
         intensity: Intensity preset the engine sees.
         created: Creation time (ISO 8601).
+        channel: For a 4D volume, the channel segmented.
     """
 
     sid: str
@@ -40,6 +41,7 @@ class SessionMeta:
     axis: Axis = "axial"
     intensity: str = "auto"
     created: str = ""
+    channel: int | None = None
 
     @property
     def stem(self) -> str:
@@ -70,14 +72,20 @@ class SessionMeta:
         return meta
 
 
-def read_for_client(path: Path, shown: str) -> Volume:
-    """Read a volume, with the name the client knows in messages instead of the server path."""
+def read_for_client(path: Path, shown: str, channel: int | None = None) -> Volume:
+    """Read a volume, with the name the client knows in messages instead of the server path.
+
+    ``channel`` picks one channel of a 4D volume (the page asks for it).
+    """
     from sam2vol.io import read_volume
 
     try:
-        volume = read_volume(path)
+        volume = read_volume(path, channel=channel)
     except InputError as exc:
         message = str(exc).replace(str(path), shown).splitlines()[0]
+        message = message.replace("pick one with --channel", "choose a channel").replace(
+            "--channel", "channel"
+        )
         raise InputError(message) from None
     check_not_labels(volume.data, shown)
     return Volume(volume.data, volume.affine, shown)
@@ -123,4 +131,4 @@ def source_path(meta: SessionMeta, folder: Path, data_dir: Path | None) -> Path:
 
 def open_source(meta: SessionMeta, folder: Path, data_dir: Path | None) -> Volume:
     """Read the volume a session was opened from (again, e.g. after a restart)."""
-    return read_for_client(source_path(meta, folder, data_dir), meta.source)
+    return read_for_client(source_path(meta, folder, data_dir), meta.source, meta.channel)

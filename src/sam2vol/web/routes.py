@@ -113,9 +113,11 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
             source = path.relative_to(config.data_dir).as_posix() + ("/" if path.is_dir() else "")
             declared = check_declared(path, source, config.memory_budget_bytes)
             store.make_room(session_cost(declared.voxels, declared.itemsize))
-            volume = read_for_client(path, source)
+            volume = read_for_client(path, source, req.channel)
             kind = "data"
-        ws = store.open(kind, source, volume, axis=req.axis, intensity=req.intensity)
+        ws = store.open(
+            kind, source, volume, axis=req.axis, intensity=req.intensity, channel=req.channel
+        )
         return _json(ws.state())
 
     @router.put("/upload")
@@ -124,6 +126,7 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         filename: str = Query(max_length=255),
         axis: Axis = "axial",
         intensity: str = Query("auto", max_length=64),
+        channel: int | None = Query(None, ge=0, le=1000),
     ) -> JSONResponse:
         suffix = check_upload_name(filename)
         limit = config.max_upload_bytes
@@ -147,9 +150,16 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
             )
             cost = session_cost(declared.voxels, declared.itemsize)
             await run_in_threadpool(store.make_room, cost)
-            volume = await run_in_threadpool(read_for_client, path, filename)
+            volume = await run_in_threadpool(read_for_client, path, filename, channel)
             ws = await run_in_threadpool(
-                store.open, "upload", filename, volume, axis=axis, intensity=intensity, upload=path
+                store.open,
+                "upload",
+                filename,
+                volume,
+                axis=axis,
+                intensity=intensity,
+                upload=path,
+                channel=channel,
             )
         finally:
             path.unlink(missing_ok=True)
@@ -325,9 +335,12 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
     @router.post("/sessions/{sid}/propagate")
     def propagate(sid: str, req: PropagateRequest) -> JSONResponse:
         ws = live(sid)
+        if (req.first is None) != (req.last is None):
+            raise InputError("a slice limit needs both its first and its last slice")
+        limit = None if req.first is None else (req.first, req.last)
         with ws.locked():
             fresh(ws, req.version)
-            ws.propagate(req.direction)
+            ws.propagate(req.direction, slice_range=limit, object_ids=req.object_ids)
         return _json(ws.state())
 
     @router.post("/sessions/{sid}/stop")

@@ -40,6 +40,7 @@ class OpenRequest(Request):
     path: str | None = Field(None, max_length=1024)
     axis: Axis = "axial"
     intensity: str = Field("auto", max_length=64)
+    channel: int | None = Field(None, ge=0, le=1000)
 
 
 class PromptRequest(Versioned):
@@ -71,7 +72,13 @@ class ClearRequest(Focus):
 
 
 class PropagateRequest(Versioned):
+    """Propagate; ``first``..``last`` (both or neither) limit the objects to those slices;
+    ``object_ids`` propagates only those objects (the others, e.g. locked ones, stay)."""
+
     direction: Direction = "both"
+    first: int | None = Field(None, ge=0, le=MAX_INDEX)
+    last: int | None = Field(None, ge=0, le=MAX_INDEX)
+    object_ids: list[int] | None = Field(None, max_length=255)
 
 
 class SaveRequest(Request):

@@ -75,6 +75,7 @@ class SessionStore:
         axis: str = "axial",
         intensity: str = "auto",
         upload: Path | None = None,
+        channel: int | None = None,
     ) -> WebSession:
         """Start a session on ``volume``; it is prepared for the engine by a job.
 
@@ -85,6 +86,7 @@ class SessionStore:
             axis: Slicing axis to segment along.
             intensity: Intensity preset the engine sees.
             upload: An uploaded file to keep in the session folder (moved there).
+            channel: The channel taken from a 4D volume (kept to reopen it).
         """
         if axis not in AXES:
             raise InputError(f"axis must be one of {', '.join(AXES)}, got {axis!r}")
@@ -99,7 +101,7 @@ class SessionStore:
             stored = "upload" + suffix_of(upload.name)
             os.replace(upload, folder / stored)
         created = datetime.now(UTC).isoformat(timespec="seconds")
-        meta = SessionMeta(sid, kind, source, stored, axis, intensity, created)  # type: ignore[arg-type]
+        meta = SessionMeta(sid, kind, source, stored, axis, intensity, created, channel)  # type: ignore[arg-type]
         meta.save(folder)
         ws = self._new(meta, folder)
         ws.cost_bytes = cost

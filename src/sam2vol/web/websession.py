@@ -149,6 +149,19 @@ class WebSession:
             raise Busy(f"{self.job.kind} is running; wait for it or press Stop")
         return session
 
+    def check_version(self, version: int | None) -> None:
+        """Refuse a change made against an older version (another tab changed the session).
+
+        Call it holding the lock, right before the change.
+        """
+        from sam2vol.web.errors import Stale
+
+        if version is not None and version != self.revision:
+            raise Stale(
+                f"this session changed in another tab (now at version {self.revision}, your "
+                f"page shows {version}); the page reloads it, then try again"
+            )
+
     def _changed(self) -> None:
         from sam2vol.web.autosave import save_redo
 
@@ -288,24 +301,61 @@ class WebSession:
         return True
 
     # ----- propagation -------------------------------------------------------------------------
-    def propagate(self, direction: Direction = "both") -> Job:
-        """Start propagating every prompted object; progress goes to the returned job."""
+    def propagate(
+        self,
+        direction: Direction = "both",
+        slice_range: tuple[int, int] | None = None,
+        object_ids: list[int] | None = None,
+    ) -> Job:
+        """Start propagating every prompted object; progress goes to the returned job.
+
+        ``slice_range`` ``(first, last)`` limits the objects to those slices;
+        ``object_ids`` propagates only those objects.
+        """
         with self.locked():
             session = self._mutable()
-            prompted = sorted({s for oid in session.objects for s in session.prompts(oid)})
+            oids = tuple(session.objects) if object_ids is None else tuple(object_ids)
+            for oid in oids:
+                self._require_object(session, oid)
+            prompted = sorted({s for oid in oids for s in session.prompts(oid)})
             if not prompted:
                 raise InputError("nothing to propagate: click on the object first")
             n = session.geometry.n_slices
+            if slice_range is not None:
+                first, last = slice_range
+                if not 0 <= first <= last < n:
+                    raise InputError(f"slice limit {first}..{last} must lie within 0..{n - 1}")
+                inside = [s for s in prompted if first <= s <= last]
+                if not inside:
+                    raise InputError(
+                        f"no prompt on slices {first}..{last}: prompt inside the limit"
+                    )
+                prompted, n = [inside[0] - first], last - first + 1
             total = {"forward": n - prompted[0], "backward": prompted[0] + 1}.get(direction, n)
             job = Job("propagate", total=total, message=f"propagating ({direction})")
             self.job = job
-        run_job(job, lambda job: self._propagate(session, direction, job), f"prop-{self.sid[:6]}")
+        run_job(
+            job,
+            lambda job: self._propagate(
+                session, direction, job, slice_range, None if object_ids is None else oids
+            ),
+            f"prop-{self.sid[:6]}",
+        )
         return job
 
-    def _propagate(self, session: Session, direction: Direction, job: Job) -> str:
+    def _propagate(
+        self,
+        session: Session,
+        direction: Direction,
+        job: Job,
+        slice_range: tuple[int, int] | None = None,
+        object_ids: tuple[int, ...] | None = None,
+    ) -> str:
         with self.locked():
             n_before = len(session.events)
-            steps = session.propagate(direction=direction)
+            steps = session.propagate(
+                direction=direction, slice_range=slice_range, object_ids=object_ids
+            )
         finished = False
         try:
             while not job.cancel_requested:

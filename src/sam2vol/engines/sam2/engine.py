@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from sam2vol.confidence import logit_confidence
 from sam2vol.engines.base import Engine, ObjectPrompts, SlicePrompts, SliceResult
 from sam2vol.engines.sam2.checkpoints import resolve_source
 from sam2vol.engines.sam2.feature_cache import CACHE_DTYPES, FeatureCache
@@ -475,6 +476,8 @@ class Sam2Engine(Engine):
                     result.masks[oid] = logits > 0
                     result.scores[oid] = out.object_scores[0]
                     self._update_stop(oid, track, s, out.object_scores[0], absent, stopped)
+                    sure = logit_confidence(logits, out.object_scores[0])
+                    result.confidence = min(sure, result.confidence or 1.0)
                 yield result
 
     def _update_stop(

@@ -71,6 +71,7 @@ export const api = {
   post: async (path, body = {}) => (await call("POST", path, body)).json(),
   put: async (path, blob) => (await call("PUT", path, blob)).json(),
   del: async (path) => (await call("DELETE", path)).json(),
+  bytes: async (path) => (await call("GET", path)).arrayBuffer(),
 
   /** Fetch a file and hand it to the browser as a download. */
   async download(path, fallbackName) {

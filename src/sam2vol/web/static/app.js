@@ -2,7 +2,8 @@
 // objects, undo/redo, export and keyboard shortcuts. State lives on the server; this
 // keeps what is on screen.
 
-import { api, followJob, loadImage } from "./api.js";
+import { api, followJob, loadImage, withToken } from "./api.js";
+import { PlanesView } from "./planes.js";
 import { SliceViewer } from "./viewer.js";
 
 const $ = (id) => document.getElementById(id);
@@ -35,11 +36,20 @@ const app = {
   lastJob: null,
   progressEvents: 0,
   reached: [],
+  checked: [],
+  hover: null,
+  colorTouched: false,
+  linked: null,
+  hidden: new Set(),
+  locked: new Set(),
   lastPropagationMs: null,
   changes: 0,
+  followed: 0,
+  stale: 0,
   clicks: [],
   drawn: null,
   pixelToClient: (row, col) => viewer.pixelToClient(row, col),
+  overlayShown: () => viewer.overlay,
 };
 window.sam2volApp = app;
 
@@ -52,7 +62,11 @@ const viewer = new SliceViewer($("canvas"), {
   onBox: (r0, c0, r1, c1, t0) => onBox(r0, c0, r1, c1, t0),
   onScroll: (step) => goto(currentSlice() + step),
   onHover: (pixel) => showHover(pixel),
+  onStroke: (tool, points, radius, t0) => onStroke(tool, points, radius, t0),
 });
+const planes = new PlanesView($("planes"), { onWorld: (mm) => onWorld(mm) });
+app.planes = planes;
+app.cross = {};
 
 // ----- messages ---------------------------------------------------------------------------------
 let bannerTimer = null;
@@ -63,7 +77,20 @@ function showBanner(text, kind = "error") {
   clearTimeout(bannerTimer);
   bannerTimer = setTimeout(() => { $("banner").hidden = true; }, kind === "error" ? 12000 : 6000);
 }
-const report = (err) => showBanner(err && err.message ? err.message : String(err));
+/** Server messages in the page's terms; a 4D volume brings up the channel choice. */
+function pageMessage(text) {
+  const m = /^(.*): 4D volume with (\d+) channels/.exec(text);
+  if (m) {
+    $("channel-row").hidden = false;
+    $("channel-input").max = String(Number(m[2]) - 1);
+    return `${m[1]}: a 4D volume with ${m[2]} channels; choose one (0–${Number(m[2]) - 1}) and press Open channel`;
+  }
+  return text;
+}
+
+/** The channel to ask for, when the channel choice is shown. */
+const channel = () => ($("channel-row").hidden ? {} : { channel: Number($("channel-input").value) || 0 });
+const report = (err) => showBanner(pageMessage(err && err.message ? err.message : String(err)));
 $("banner-close").onclick = () => { $("banner").hidden = true; };
 
 // ----- state ------------------------------------------------------------------------------------
@@ -102,10 +129,70 @@ function applyState(state) {
     showBanner(state.notice, "info");
   }
   if (state.status === "failed" && state.error) showBanner(state.error);
+  if (!app.colorTouched) nextColor();
   renderObjects();
   renderTabs();
   setBodyState();
   drawStrip();
+  scheduleLabels();
+}
+
+// ----- planes and 3D (NiiVue) -------------------------------------------------------------------
+const planesOn = () => PlanesView.available() && $("planes-toggle").checked;
+let labelsTimer = null;
+function scheduleLabels(force = false) {
+  if (!ready() || !planesOn() || !planes.ready) return;
+  if (force) planes.labelsRevision = -1;
+  clearTimeout(labelsTimer);
+  // Not while a job runs: the planes catch up once it ends (uploading a label volume to the GPU
+  // mid-propagation would hold up the progress on slow, software-rendered WebGL).
+  if (app.jobRunning || (app.state.job && app.state.job.state === "running")) return;
+  if (!app.state.objects.length && !planes.labels) return;
+  const shown = app.state.objects.map((o) => ({ ...o, hidden: app.hidden.has(o.id) }));
+  labelsTimer = setTimeout(() => planes.refreshLabels(app.state.revision, shown), 150);
+}
+
+async function openPlanes() {
+  if (!planesOn() || !app.sid) return;
+  const sid = app.sid;
+  try {
+    await planes.open(sid);
+    if (sid !== app.sid) return;
+    scheduleLabels();
+    syncPlanes();
+  } catch (err) {
+    $("planes-wrap").hidden = true;
+    showBanner(`the planes and 3D view could not start (${err.message}); the slice view works without it`);
+  }
+}
+
+/** The user moved the crosshair in the planes: every view goes to that point. */
+async function onWorld(mm) {
+  if (!ready()) return;
+  try {
+    const at = await api.get(`sessions/${app.sid}/at-world?x=${mm[0]}&y=${mm[1]}&z=${mm[2]}`);
+    for (const [name, v] of Object.entries(at.views)) {
+      app.slices[name] = v.slice;
+      app.cross[name] = { row: v.row, col: v.col };
+    }
+    app.linked = at.voxel;
+    updateSliceBar();
+    drawStrip();
+    render();
+  } catch (err) { report(err); }
+}
+
+/** The slice view moved: the planes' crosshair follows (the last request wins). */
+let syncToken = 0;
+async function syncPlanes() {
+  if (!ready() || !planesOn() || !planes.ready) return;
+  const token = ++syncToken;
+  const info = viewInfo(app.view);
+  const at = app.cross[app.view] || { row: Math.floor(info.rows / 2), col: Math.floor(info.cols / 2) };
+  try {
+    const w = await api.get(`sessions/${app.sid}/world-of?view=${app.view}&index=${currentSlice()}&row=${at.row}&col=${at.col}`);
+    if (token === syncToken) planes.moveTo(w.mm);
+  } catch (_) { /* the slice view has already moved on */ }
 }
 
 function initViews() {
@@ -121,6 +208,7 @@ function initViews() {
   select.value = app.window;
   nextColor();
   updateSliceBar();
+  openPlanes();
 }
 
 // ----- drawing ----------------------------------------------------------------------------------
@@ -139,10 +227,14 @@ function cachedImage(url) {
 }
 
 function overlayImage(view, s) {
-  const key = `${view}/${s}`;
+  const hidden = [...app.hidden].sort((a, b) => a - b).join(",");
+  const key = `${view}/${s}/${hidden}`;
   const hit = overlays.get(key);
   if (hit && hit.gen === app.maskGen) return hit.promise;
-  const promise = loadImage(`api/sessions/${app.sid}/overlay/${view}/${s}.png?g=${app.maskGen}`);
+  const url = hidden
+    ? `api/sessions/${app.sid}/overlay-of/${view}/${s}.png?hidden=${hidden}&g=${app.maskGen}`
+    : `api/sessions/${app.sid}/overlay/${view}/${s}.png?g=${app.maskGen}`;
+  const promise = loadImage(url);
   overlays.set(key, { gen: app.maskGen, promise });
   promise.catch(() => overlays.delete(key));
   return promise;
@@ -278,12 +370,41 @@ function renderObjects() {
     const stats = document.createElement("div");
     stats.className = "stats";
     stats.textContent = obj.voxels
-      ? `${obj.volume_ml.toFixed(2)} ml · ${working()} slices ${obj.first_slice}–${obj.last_slice} (${obj.last_slice - obj.first_slice + 1})`
+      ? `${obj.volume_ml.toFixed(2)} ml · ${working()} slices ${obj.first_slice}–${obj.last_slice}`
+        + ` (${obj.covered.length} with mask${obj.covered.length === obj.last_slice - obj.first_slice + 1 ? "" : ", gaps"})`
       : "empty: click on it";
-    li.append(radio, swatch, name, clear, remove, stats);
+    const eye = document.createElement("button");
+    eye.type = "button";
+    eye.className = "eye";
+    eye.textContent = app.hidden.has(obj.id) ? "show" : "hide";
+    eye.title = `${app.hidden.has(obj.id) ? "Show" : "Hide"} ${obj.name} in the views`;
+    eye.onclick = (e) => { e.stopPropagation(); toggleSet(app.hidden, obj.id); app.maskGen += 1; renderObjects(); render(); scheduleLabels(true); };
+    const lock = document.createElement("button");
+    lock.type = "button";
+    lock.className = "lock";
+    lock.textContent = app.locked.has(obj.id) ? "unlock" : "lock";
+    lock.title = `${app.locked.has(obj.id) ? "Unlock" : "Lock"} ${obj.name}: a locked object takes no prompts, edits or propagation`;
+    lock.onclick = (e) => { e.stopPropagation(); toggleSet(app.locked, obj.id); renderObjects(); };
+    li.classList.toggle("locked", app.locked.has(obj.id));
+    li.append(radio, swatch, name, clear, eye, lock, remove, stats);
     li.onclick = () => { app.active = obj.id; markActive(); };
     list.append(li);
   }
+}
+
+function toggleSet(set, id) {
+  if (set.has(id)) set.delete(id); else set.add(id);
+}
+
+/** A locked active object refuses prompts and edits (with a message); true if it did. */
+function refuseLocked() {
+  if (!app.locked.has(app.active)) return false;
+  viewer.pending = null;
+  viewer.pendingStroke = null;
+  viewer.draw();
+  const obj = app.state.objects.find((o) => o.id === app.active);
+  showBanner(`${obj ? obj.name : "this object"} is locked: unlock it to change it`);
+  return true;
 }
 
 // Mark the active object in place (re-rendering would swallow a double-click on a name).
@@ -312,6 +433,7 @@ function updateSliceBar() {
 }
 
 function showHover(pixel) {
+  app.hover = pixel;
   if (!ready() || !pixel) { $("status-line").textContent = ""; return; }
   $("status-line").textContent = `${app.view} slice ${currentSlice()} · row ${pixel.row}, col ${pixel.col}`;
 }
@@ -325,16 +447,20 @@ function goto(s) {
   app.slices[app.view] = next;
   updateSliceBar();
   drawStrip();
+  showHover(app.hover);
   render();
+  syncPlanes();
 }
 
 function setView(name) {
   if (!ready() || !viewInfo(name)) return;
   app.view = name;
   viewer.pending = null;
+  showHover(null);
   renderTabs();
   updateSliceBar();
   render();
+  syncPlanes();
 }
 
 // ----- changes ----------------------------------------------------------------------------------
@@ -343,11 +469,12 @@ async function applyChange(result, t0) {
   app.maskGen += 1;
   app.changes += 1;
   viewer.pending = null;
+  viewer.pendingStroke = null;
   applyState(result.state);
-  const ov = result.overlay;
+  const ov = app.hidden.size ? null : result.overlay; // with hidden objects: fetched filtered
   if (ov) {
     const promise = loadImage(ov.png);
-    overlays.set(`${ov.view}/${ov.slice}`, { gen: app.maskGen, promise });
+    overlays.set(`${ov.view}/${ov.slice}/`, { gen: app.maskGen, promise });
     if (ov.view === app.view && ov.slice === currentSlice()) {
       viewer.overlay = await promise;
       viewer.marks = marksFor(app.view, currentSlice());
@@ -364,12 +491,13 @@ async function applyChange(result, t0) {
 function change(path, body, t0 = null) {
   const run = async () => {
     try {
-      const result = await api.post(`sessions/${app.sid}/${path}`, body);
+      const result = await api.post(`sessions/${app.sid}/${path}`, { ...body, version: version() });
       await applyChange(result, t0);
     } catch (err) {
       viewer.pending = null;
+      viewer.pendingStroke = null;
       viewer.draw();
-      report(err);
+      if (!(await staleChange(err))) report(err);
     }
   };
   app.queue = app.queue.then(run);
@@ -378,8 +506,63 @@ function change(path, body, t0 = null) {
 
 const focus = () => ({ view: app.view, slice: currentSlice() });
 
+// ----- other tabs on the same session -----------------------------------------------------------
+// Every change carries the version the page shows; the server refuses it (409) when another tab
+// changed the session meanwhile. The page follows the session's change stream, so it shows what
+// other tabs do within a moment.
+const STALE_MESSAGE = "this session was changed in another tab: the page now shows its latest "
+  + "state and your last change was not applied; make it again if it is still needed";
+const version = () => (app.state ? app.state.revision : undefined);
+
+/** Reload the session's state and redraw (after another tab's change). */
+async function reloadState() {
+  const sid = app.sid;
+  const state = await api.get(`sessions/${sid}`);
+  if (sid !== app.sid) return;
+  app.maskGen += 1;
+  app.followed += 1;
+  applyState(state);
+  if (state.job && state.job.state === "running") await watchJob();
+  else await render();
+}
+
+/** A change refused as stale: reload and say so. True if that was the error. */
+async function staleChange(err) {
+  if (!err || err.status !== 409 || !/another tab/.test(err.message)) return false;
+  try { await reloadState(); } catch (e) { report(e); return true; }
+  showBanner(STALE_MESSAGE);
+  app.stale += 1;  // (after the message: a test hook)
+  return true;
+}
+
+let changeStream = null;
+/** Follow the session's change stream; a newer version than shown is loaded. */
+function followChanges(sid) {
+  if (changeStream) changeStream.close();
+  changeStream = null;
+  if (!sid || typeof EventSource === "undefined") return;
+  const source = new EventSource(withToken(`api/sessions/${sid}/changes?since=${version() ?? -1}`));
+  changeStream = source;
+  source.onmessage = (message) => {
+    if (sid !== app.sid) { source.close(); return; }
+    const pushed = JSON.parse(message.data);
+    if (pushed.deleted) {
+      source.close();
+      showBanner("this session was deleted in another tab");
+      return;
+    }
+    // after the changes this page is sending (their answers carry the new version)
+    app.queue = app.queue.then(async () => {
+      if (sid !== app.sid || app.jobRunning || !app.state) return;
+      if (pushed.version <= app.state.revision && !pushed.busy) return;
+      try { await reloadState(); } catch (_) { /* the next push or a change retries */ }
+    });
+  };
+}
+
 async function onPoint(row, col, positive, t0) {
   if (!ready() || app.jobRunning) { viewer.pending = null; viewer.draw(); return; }
+  if (refuseLocked()) return;
   if (app.view !== working()) {
     viewer.pending = null;
     try {
@@ -397,6 +580,7 @@ async function onPoint(row, col, positive, t0) {
 
 function onBox(r0, c0, r1, c1, t0) {
   if (!ready() || app.jobRunning) return;
+  if (refuseLocked()) return;
   if (app.view !== working()) {
     showBanner(`boxes go on ${working()} slices: switch to the ${working()} view`);
     return;
@@ -405,6 +589,57 @@ function onBox(r0, c0, r1, c1, t0) {
     kind: "box", object_id: app.active, view: app.view, slice: currentSlice(),
     row: r0, col: c0, row2: r1, col2: c1,
   }, t0);
+}
+
+function onStroke(tool, points, radius, t0) {
+  if (!ready() || app.jobRunning) { viewer.pendingStroke = null; viewer.draw(); return; }
+  if (refuseLocked()) return;
+  if (app.view !== working()) {
+    viewer.pendingStroke = null;
+    viewer.draw();
+    showBanner(`edits go on ${working()} slices: switch to the ${working()} view`);
+    return;
+  }
+  return change("edit", {
+    tool, points, radius, object_id: app.active, view: app.view, slice: currentSlice(),
+  }, t0);
+}
+
+function setTool(tool) {
+  viewer.tool = tool;
+  for (const r of document.querySelectorAll("input[name=tool]")) r.checked = r.value === tool;
+  $("canvas").dataset.tool = tool;
+  viewer.draw();
+}
+
+function importLabels(file) {
+  if (!ready()) return;
+  const q = `filename=${encodeURIComponent(file.name)}&view=${app.view}&slice=${currentSlice()}`;
+  const run = async () => {
+    try {
+      const result = await api.put(`sessions/${app.sid}/import?${q}&version=${version()}`, file);
+      await applyChange(result, null);
+      const ids = result.state.objects.map((o) => o.id);
+      app.active = Math.max(...ids);
+      renderObjects();
+      showBanner(`imported ${file.name}`, "info");
+    } catch (err) { if (!(await staleChange(err))) report(err); }
+  };
+  app.queue = app.queue.then(run);
+  return app.queue;
+}
+
+async function nextSliceToCheck() {
+  if (!ready()) return;
+  try {
+    const at = await api.get(`sessions/${app.sid}/next-slice?exclude=${encodeURIComponent(app.checked.join(","))}`);
+    if (at.slice === null) { showBanner("every slice looks consistent; nothing to suggest", "info"); return; }
+    app.checked.push(at.slice);
+    app.view = at.view;
+    renderTabs();
+    goto(at.slice);
+    showBanner(`check ${at.view} slice ${at.slice} (confidence ${at.confidence.toFixed(2)})`, "info");
+  } catch (err) { report(err); }
 }
 
 function addObject() {
@@ -509,7 +744,7 @@ async function watchJob(returnTo = null) {
     const state = await api.get(`sessions/${sid}`);
     app.maskGen += 1;
     applyState(state);
-  } catch (err) { report(err); }
+  } catch (err) { report(err); reconnect(sid); }
   if (snap && snap.state === "failed") report(new Error(snap.error));
   if (snap && snap.state === "cancelled") showBanner(snap.message, "info");
   if (returnTo && returnTo.view === app.view) app.slices[app.view] = returnTo.slice;
@@ -537,14 +772,46 @@ function onSlicesReached(reached) {
   render();
 }
 
+/** After the server was unreachable: try again every 2 s and pick the session up when it answers. */
+async function reconnect(sid) {
+  if (app.reconnecting) return;
+  app.reconnecting = true;
+  document.body.dataset.state = "offline";
+  while (sid === app.sid) {
+    await new Promise((r) => setTimeout(r, 2000));
+    try {
+      const state = await api.get(`sessions/${sid}`);
+      app.reconnecting = false;
+      app.maskGen += 1;
+      applyState(state);
+      showBanner("the server answers again", "info");
+      if (state.job && state.job.state === "running") await watchJob();
+      else await render();
+      return;
+    } catch (_) { /* still away */ }
+  }
+  app.reconnecting = false;
+}
+
 async function propagate() {
   if (!ready() || app.jobRunning) return;
   app.reached = [];
   const t0 = performance.now();
   const back = { view: app.view, slice: currentSlice() };
   try {
-    applyState(await api.post(`sessions/${app.sid}/propagate`, { direction: $("direction").value }));
-  } catch (err) { report(err); return; }
+    const body = { direction: $("direction").value };
+    if ($("limit").checked) {
+      body.first = Number($("limit-first").value);
+      body.last = Number($("limit-last").value);
+    }
+    if (app.locked.size) {
+      body.object_ids = app.state.objects.map((o) => o.id).filter((id) => !app.locked.has(id));
+      if (!body.object_ids.length) { showBanner("every object is locked: unlock one to propagate"); return; }
+    }
+    app.checked = [];
+    body.version = version();
+    applyState(await api.post(`sessions/${app.sid}/propagate`, body));
+  } catch (err) { if (!(await staleChange(err))) report(err); return; }
   await watchJob(back);
   app.lastPropagationMs = performance.now() - t0;
 }
@@ -571,15 +838,20 @@ function resetView() {
 async function startSession(state) {
   resetView();
   app.sid = state.sid;
+  app.checked = [];
+  app.hidden.clear();
+  app.locked.clear();
   history.replaceState(null, "", `#session=${state.sid}`);
   try { localStorage.setItem("sam2vol.lastSession", state.sid); } catch (_) { /* private mode */ }
   applyState(state);
+  followChanges(state.sid);
   if (state.job && state.job.state === "running") await watchJob();
   else await render();
 }
 
 async function openWith(request) {
   if (app.jobRunning) { showBanner("wait for the running job to finish"); return; }
+  app.lastOpen = request;
   $("job-text").textContent = "opening…";
   try {
     await startSession(await request());
@@ -590,6 +862,7 @@ async function openWith(request) {
 }
 
 function openSample() {
+  $("channel-row").hidden = true;
   const body = { sample: $("sample-select").value, axis: $("axis-select").value };
   return openWith(() => api.post("sessions", body));
 }
@@ -597,7 +870,8 @@ function openSample() {
 function openFile() {
   const path = $("file-select").value;
   if (!path) { showBanner("choose a file from the data folder"); return; }
-  return openWith(() => api.post("sessions", { path, axis: $("axis-select").value }));
+  $("channel-row").hidden = true;
+  return openWith(() => api.post("sessions", { path, axis: $("axis-select").value, ...channel() }));
 }
 
 function upload(file) {
@@ -607,15 +881,20 @@ function upload(file) {
     showBanner(`${file.name}: ${mb(file.size)} is over the ${mb(limit)} upload limit`);
     return;
   }
-  const q = `filename=${encodeURIComponent(file.name)}&axis=${$("axis-select").value}`;
+  $("channel-row").hidden = true;
+  const q = () => `filename=${encodeURIComponent(file.name)}&axis=${$("axis-select").value}`
+    + ("channel" in channel() ? `&channel=${channel().channel}` : "");
   $("job-text").textContent = `uploading ${file.name}…`;
-  return openWith(() => api.put(`upload?${q}`, file));
+  const route = file.name.toLowerCase().endsWith(".zip") ? "upload-dicom" : "upload";
+  return openWith(() => api.put(`${route}?${q()}`, file));
 }
 
 async function exportLabels() {
   if (!ready()) return;
   try {
-    const name = await api.download(`sessions/${app.sid}/export?format=${$("export-format").value}`, "labels");
+    const format = $("export-format").value;
+    const path = format === "seg" ? `sessions/${app.sid}/export-seg` : `sessions/${app.sid}/export?format=${format}`;
+    const name = await api.download(path, "labels");
     showBanner(`exported ${name}`, "info");
   } catch (err) { report(err); }
 }
@@ -630,6 +909,7 @@ async function saveToData() {
   try {
     const { saved } = await api.post(`sessions/${app.sid}/save`, { save_as: $("save-name").value });
     showBanner(`saved ${saved} in the data folder`, "info");
+    await refreshFiles();
   } catch (err) { report(err); }
 }
 
@@ -653,15 +933,25 @@ function onKey(e) {
   else if (key === "End") goto(1e9);
   else if (key === "1" || key === "2" || key === "3") setView(["axial", "coronal", "sagittal"][Number(key) - 1]);
   else if (key === "o") toggleOverlay();
+  else if (key === "v") { $("planes-toggle").checked = !$("planes-toggle").checked; togglePlanes(); }
   else if (key === "p") propagate();
   else if (key === "w") cycleWindow();
   else if (key === "n") $("object-name").focus();
   else if (key === "[" || key === "]") cycleObject(key === "]" ? 1 : -1);
   else if (key === "f") { viewer.fit(); viewer.draw(); }
-  else if (key === "Delete" || key === "Backspace") { if (e.shiftKey) clearObject(app.active); else clearSlice(); }
+  else if (key === "Delete") { if (e.shiftKey) clearObject(app.active); else clearSlice(); }
+  else if (key === "q" || key === "b" || key === "e" || key === "g") setTool({ q: "prompt", b: "brush", e: "eraser", g: "fill" }[key]);
+  else if (key === "k") nextSliceToCheck();
   else if (key === "Escape") { if (viewer.drag) { viewer.drag = null; viewer.draw(); } else stop(); }
   else handled = false;
   if (handled) e.preventDefault();
+}
+
+function togglePlanes() {
+  $("planes-wrap").hidden = !planesOn();
+  viewer.draw();
+  if (planesOn() && !planes.ready) openPlanes();
+  else scheduleLabels();
 }
 
 function toggleOverlay() {
@@ -713,6 +1003,17 @@ function wire() {
     $(id).addEventListener("change", (e) => e.target.blur());
   }
   $("overlay-toggle").onchange = (e) => { viewer.overlayVisible = e.target.checked; viewer.draw(); };
+  $("planes-toggle").onchange = (e) => { togglePlanes(); e.target.blur(); };
+  if (!PlanesView.available()) {
+    $("planes-toggle").checked = false;
+    $("planes-toggle").disabled = true;
+    $("planes-wrap").hidden = true;
+  } else if (PlanesView.softwareGL()) {
+    // WebGL drawn by the CPU: each label upload holds the page for seconds, so start without it.
+    $("planes-toggle").checked = false;
+    $("planes-toggle").parentElement.title = "this browser draws WebGL without a GPU: slow here";
+    $("planes-wrap").hidden = true;
+  }
   $("opacity").oninput = (e) => { viewer.opacity = Number(e.target.value); viewer.draw(); };
   $("add-object").onclick = addObject;
   $("object-name").onkeydown = (e) => { if (e.key === "Enter") { e.preventDefault(); addObject(); } };
@@ -723,6 +1024,30 @@ function wire() {
   $("clear-slice").onclick = clearSlice;
   $("clear-object").onclick = () => clearObject(app.active);
   $("export").onclick = exportLabels;
+  for (const r of document.querySelectorAll("input[name=tool]")) r.onchange = () => { setTool(r.value); r.blur(); };
+  $("brush-size").onchange = (e) => { viewer.brushRadius = Math.max(0, Math.min(200, Number(e.target.value) || 0)); e.target.blur(); };
+  $("import-input").onchange = (e) => {
+    const file = e.target.files[0];
+    e.target.value = "";
+    if (file) importLabels(file);
+  };
+  $("next-slice").onclick = nextSliceToCheck;
+  $("open-channel").onclick = () => { if (app.lastOpen) openWith(app.lastOpen); };
+  $("limit").onchange = (e) => {
+    e.target.blur();
+    if (!e.target.checked || !ready()) return;
+    if (Number($("limit-first").value) || Number($("limit-last").value)) return;
+    // Start from the active object's extent (or the whole stack).
+    const obj = app.state.objects.find((o) => o.id === app.active);
+    const n = viewInfo(working()).n_slices;
+    $("limit-first").value = String(obj && obj.voxels ? obj.first_slice : 0);
+    $("limit-last").value = String(obj && obj.voxels ? obj.last_slice : n - 1);
+  };
+  $("object-color").oninput = () => { app.colorTouched = true; };
+  window.addEventListener("hashchange", () => {
+    const m = /session=([A-Za-z0-9_-]+)/.exec(location.hash);
+    if (m && m[1] !== app.sid) openWith(() => api.get(`sessions/${m[1]}`));
+  });
   $("export-log").onclick = exportLog;
   $("save").onclick = saveToData;
   window.addEventListener("keydown", onKey);
@@ -741,15 +1066,30 @@ async function start() {
   if (app.info.data_dir) {
     $("data-controls").hidden = false;
     $("save-row").hidden = false;
-    try {
-      const { files } = await api.get("files");
-      $("file-select").replaceChildren(...files.map((f) => new Option(f, f)));
-    } catch (err) { report(err); }
+    await refreshFiles();
   }
   const match = /session=([A-Za-z0-9_-]+)/.exec(location.hash);
+  let saved = null;
+  try { saved = localStorage.getItem("sam2vol.lastSession"); } catch (_) { /* private mode */ }
   if (match) {
     await openWith(() => api.get(`sessions/${match[1]}`));
+  } else if (saved) {
+    // The last session of this browser comes back if the server still has it.
+    try { await startSession(await api.get(`sessions/${saved}`)); } catch (_) {
+      try { localStorage.removeItem("sam2vol.lastSession"); } catch (_e) { /* private mode */ }
+      $("job-text").textContent = "";
+    }
   }
+}
+
+async function refreshFiles() {
+  if (!app.info || !app.info.data_dir) return;
+  try {
+    const { files } = await api.get("files");
+    const keep = $("file-select").value;
+    $("file-select").replaceChildren(...files.map((f) => new Option(f, f)));
+    if (files.includes(keep)) $("file-select").value = keep;
+  } catch (err) { report(err); }
 }
 
 start();

@@ -15,7 +15,7 @@ export class SliceViewer {
   /**
    * @param {HTMLCanvasElement} canvas
    * @param {object} handlers onPoint(row, col, positive, t0), onBox(r0, c0, r1, c1, t0),
-   *   onScroll(step), onHover(pixel | null)
+   *   onScroll(step), onHover(pixel | null), onStroke(tool, points, radius, t0)
    */
   constructor(canvas, handlers) {
     this.canvas = canvas;
@@ -33,12 +33,15 @@ export class SliceViewer {
     this.zoom = 1;
     this.pan = { x: 0, y: 0 };
     this.drag = null;
+    this.tool = "prompt"; // prompt | brush | eraser | fill
+    this.brushRadius = 4; // slice pixels
+    this.hover = null;
     new ResizeObserver(() => this.draw()).observe(canvas);
     canvas.addEventListener("pointerdown", (e) => this.down(e));
     canvas.addEventListener("pointermove", (e) => this.move(e));
     canvas.addEventListener("pointerup", (e) => this.up(e));
     canvas.addEventListener("pointercancel", () => { this.drag = null; this.draw(); });
-    canvas.addEventListener("pointerleave", () => this.handlers.onHover(null));
+    canvas.addEventListener("pointerleave", () => { this.hover = null; this.handlers.onHover(null); this.draw(); });
     canvas.addEventListener("contextmenu", (e) => e.preventDefault());
     canvas.addEventListener("wheel", (e) => this.wheel(e), { passive: false });
   }
@@ -96,12 +99,28 @@ export class SliceViewer {
       panStart: { ...this.pan }, box: false,
     };
     if (pan) e.preventDefault();
+    const p = this.clientToPixel(e.clientX, e.clientY);
+    if (!pan && e.button === 0 && this.tool !== "prompt" && p) {
+      this.drag.stroke = [[p.row, p.col]];
+      this.draw();
+    }
   }
 
   move(e) {
     const d = this.drag;
     if (!d) {
-      this.handlers.onHover(this.clientToPixel(e.clientX, e.clientY));
+      this.hover = this.clientToPixel(e.clientX, e.clientY);
+      this.handlers.onHover(this.hover);
+      if (this.tool === "brush" || this.tool === "eraser") this.draw();
+      return;
+    }
+    if (d.stroke) {
+      if (this.tool === "fill") return;
+      const p = this.clamp(e.clientX, e.clientY);
+      const last = d.stroke[d.stroke.length - 1];
+      if (p.row !== last[0] || p.col !== last[1]) d.stroke.push([p.row, p.col]);
+      this.hover = p;
+      this.draw();
       return;
     }
     const dx = e.clientX - d.x;
@@ -122,6 +141,12 @@ export class SliceViewer {
     this.drag = null;
     if (!d || d.pan) return;
     const t0 = performance.now();
+    if (d.stroke) {
+      this.pendingStroke = { points: d.stroke, tool: this.tool, radius: this.brushRadius };
+      this.draw();
+      this.handlers.onStroke(this.tool, d.stroke, this.brushRadius, t0);
+      return;
+    }
     if (d.box) {
       const a = this.clamp(d.x, d.y);
       const b = this.clamp(e.clientX, e.clientY);
@@ -199,6 +224,16 @@ export class SliceViewer {
     if (this.pending) {
       this.drawPoint(L, this.pending.row, this.pending.col, this.pending.positive, "#ffffff");
     }
+    const stroke = this.drag && this.drag.stroke
+      ? { points: this.drag.stroke, tool: this.tool, radius: this.brushRadius } : this.pendingStroke;
+    if (stroke && stroke.tool !== "fill") this.drawStroke(L, stroke);
+    if (this.hover && (this.tool === "brush" || this.tool === "eraser")) {
+      ctx.strokeStyle = this.tool === "brush" ? "#ffffff" : "#ff6b6b";
+      ctx.beginPath();
+      ctx.arc(L.ox + (this.hover.col + 0.5) * L.cw, L.oy + (this.hover.row + 0.5) * L.rh,
+        Math.max(1, (this.brushRadius + 0.5) * L.cw), 0, 2 * Math.PI);
+      ctx.stroke();
+    }
     const d = this.drag;
     if (d && d.box) {
       const rect = c.getBoundingClientRect();
@@ -207,6 +242,20 @@ export class SliceViewer {
       ctx.strokeRect(d.x - rect.left, d.y - rect.top, d.cx - d.x, d.cy - d.y);
       ctx.setLineDash([]);
     }
+  }
+
+  /** A brush or eraser stroke not yet answered by the server. */
+  drawStroke(L, stroke) {
+    const ctx = this.ctx;
+    ctx.save();
+    ctx.globalAlpha = 0.5;
+    ctx.fillStyle = stroke.tool === "brush" ? "#ffffff" : "#000000";
+    for (const [row, col] of stroke.points) {
+      ctx.beginPath();
+      ctx.arc(L.ox + (col + 0.5) * L.cw, L.oy + (row + 0.5) * L.rh, Math.max(1, (stroke.radius + 0.5) * L.cw), 0, 2 * Math.PI);
+      ctx.fill();
+    }
+    ctx.restore();
   }
 
   drawLabels(L, W, H) {
