@@ -185,3 +185,22 @@ def test_long_polls_hold_no_worker_thread(client):
         for thread in threads:
             thread.join(timeout=30)
     assert answers == [True] * 60  # every poll saw the job end
+
+
+def test_a_body_over_the_limit_in_one_piece_is_answered_at_once(make_client):
+    """A small body that arrives whole (one ASGI message) is refused, not left waiting for more."""
+    client = make_client(max_json_bytes=1024)
+    answer: dict = {}
+
+    def post() -> None:
+        body = json.dumps({"sample": "x" * 2048})
+        answer["response"] = client.post(
+            "/api/sessions", content=body, headers={"Content-Type": "application/json"}
+        )
+
+    worker = threading.Thread(target=post, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "the server kept waiting for a body that had ended"
+    response = answer["response"]
+    assert response.status_code == 413 and "over the 1 KB limit" in response.json()["detail"]

@@ -262,13 +262,13 @@ class BodyLimitMiddleware:
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")
+            more = message.get("more_body", False)
             size += len(chunk)
             if size > self.limit:
                 await _drain(receive, more)  # so the client reads the answer, not a reset
                 await _send_413(send, f"request body over the {self.limit // 1024} KB limit")
                 return
             chunks.append(chunk)
-            more = message.get("more_body", False)
         body = b"".join(chunks)
         sent = False
 
