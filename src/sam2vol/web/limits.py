@@ -174,7 +174,7 @@ def _declared_dicom_zip(path: Path) -> DeclaredVolume:
             raise InputError(f"{path}: no DICOM files in this zip")
         first = min(members, key=lambda m: m.filename)
         if first.file_size > 64 * DICOM_HEADER_BYTES:
-            size = _mb(first.file_size)
+            size = whole_mb(first.file_size)
             raise InputError(f"{path}: {first.filename} unpacks to {size}: not a slice")
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / "first.dcm"
@@ -188,7 +188,7 @@ def _declared_dicom_zip(path: Path) -> DeclaredVolume:
     unpacked = sum(m.file_size for m in members)
     if unpacked > declared.nbytes * 2 + len(members) * DICOM_HEADER_BYTES:
         raise InputError(
-            f"{path}: unpacks to {_mb(unpacked)}, more than its {len(members)} slices of "
+            f"{path}: unpacks to {whole_mb(unpacked)}, more than its {len(members)} slices of "
             f"{rows}x{cols} can hold (a zip bomb?)"
         )
     return declared
@@ -214,13 +214,14 @@ def check_declared(path: Path, shown: str, budget_bytes: int) -> DeclaredVolume:
     if cost > budget_bytes:
         shape = "x".join(str(d) for d in declared.shape)
         raise TooLarge(
-            f"{shown}: declares a {shape} volume needing about {_mb(cost)} in memory, "
-            f"over the server's {_mb(budget_bytes)} memory budget (--memory-budget-mb)"
+            f"{shown}: declares a {shape} volume needing about {whole_mb(cost)} in memory, "
+            f"over the server's {whole_mb(budget_bytes)} memory budget (--memory-budget-mb)"
         )
     return declared
 
 
-def _mb(n: int) -> str:
+def whole_mb(n: int) -> str:
+    """A byte count in whole megabytes, for messages."""
     return f"{n / 1024 / 1024:.0f} MB"
 
 

@@ -14,7 +14,7 @@ from sam2vol.errors import InputError
 from sam2vol.slicing import AXES, Axis
 from sam2vol.web.config import ServerConfig
 from sam2vol.web.display import WINDOWS
-from sam2vol.web.errors import Stale, TooLarge
+from sam2vol.web.errors import Stale
 from sam2vol.web.limits import check_declared, session_cost
 from sam2vol.web.meta import read_for_client
 from sam2vol.web.paths import (
@@ -34,6 +34,7 @@ from sam2vol.web.schemas import (
     SaveRequest,
 )
 from sam2vol.web.store import SessionStore
+from sam2vol.web.uploads import open_upload, receive
 
 SSE_POLL_S = 0.04
 SSE_KEEPALIVE_S = 15.0
@@ -129,37 +130,11 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         channel: int | None = Query(None, ge=0, le=1000),
     ) -> JSONResponse:
         suffix = check_upload_name(filename)
-        limit = config.max_upload_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            size = _mb(int(declared))
-            raise TooLarge(f"{filename}: {size} is over the {_mb(limit)} upload limit")
         path = store.upload_path(suffix)
         try:
-            size = 0
-            with open(path, "wb") as handle:
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > limit:
-                        raise TooLarge(f"{filename}: over the {_mb(limit)} upload limit")
-                    handle.write(chunk)
-            if size == 0:
-                raise InputError(f"{filename}: the upload is empty")
-            declared = await run_in_threadpool(
-                check_declared, path, filename, config.memory_budget_bytes
-            )
-            cost = session_cost(declared.voxels, declared.itemsize)
-            await run_in_threadpool(store.make_room, cost)
-            volume = await run_in_threadpool(read_for_client, path, filename, channel)
-            ws = await run_in_threadpool(
-                store.open,
-                "upload",
-                filename,
-                volume,
-                axis=axis,
-                intensity=intensity,
-                upload=path,
-                channel=channel,
+            await receive(request, path, config.max_upload_bytes, filename)
+            ws = await open_upload(
+                store, config, path, filename, axis=axis, intensity=intensity, channel=channel
             )
         finally:
             path.unlink(missing_ok=True)
@@ -369,15 +344,3 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         return JSONResponse(ws.log_dict(), headers=headers)
 
     return router
-
-
-def _mb(n: int) -> str:
-    """A byte count for people.
-
-    Example:
-        >>> _mb(512 * 1024 * 1024), _mb(4096), _mb(10)
-        ('512.0 MB', '4.0 KB', '10 bytes')
-    """
-    if n >= 1024 * 1024:
-        return f"{n / 1024 / 1024:.1f} MB"
-    return f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} bytes"

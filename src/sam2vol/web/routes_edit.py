@@ -15,9 +15,9 @@ from pydantic import Field
 from sam2vol.errors import InputError
 from sam2vol.slicing import Axis
 from sam2vol.web.config import ServerConfig
-from sam2vol.web.errors import TooLarge
 from sam2vol.web.schemas import MAX_INDEX, Focus
 from sam2vol.web.store import SessionStore
+from sam2vol.web.uploads import open_upload, receive
 
 GZIP = "application/gzip"
 LABEL_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha", ".dcm")
@@ -32,22 +32,6 @@ class EditRequest(Focus):
     slice: int = Field(ge=0, le=MAX_INDEX)
     points: list[tuple[int, int]] = Field(min_length=1, max_length=5000)
     radius: int = Field(4, ge=0, le=200)
-
-
-async def receive(request: Request, path: Path, limit: int, filename: str) -> None:
-    """Stream a request body to ``path``, refusing more than ``limit`` bytes or nothing."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"{filename}: over the {limit >> 20} MB upload limit")
-    size = 0
-    with open(path, "wb") as handle:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise TooLarge(f"{filename}: over the {limit >> 20} MB upload limit")
-            handle.write(chunk)
-    if size == 0:
-        raise InputError(f"{filename}: the upload is empty")
 
 
 def dicom_source(ws, config: ServerConfig, tmp: Path) -> Path:
@@ -220,30 +204,13 @@ def build_edit_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         intensity: str = Query("auto", max_length=64),
         channel: int | None = Query(None, ge=0, le=1000),
     ) -> JSONResponse:
-        from sam2vol.web.limits import check_declared, session_cost
-        from sam2vol.web.meta import read_for_client
-
         if not filename.lower().endswith(".zip"):
             raise InputError(f"{filename}: upload a DICOM series as one .zip file")
         path = store.upload_path(".zip")
         try:
             await receive(request, path, config.max_upload_bytes, filename)
-            # as other uploads: the declared size (and the zip's unpacked size) first
-            declared = await run_in_threadpool(
-                check_declared, path, filename, config.memory_budget_bytes
-            )
-            cost = session_cost(declared.voxels, declared.itemsize)
-            await run_in_threadpool(store.make_room, cost)
-            volume = await run_in_threadpool(read_for_client, path, filename, channel)
-            ws = await run_in_threadpool(
-                store.open,
-                "upload",
-                filename,
-                volume,
-                axis=axis,
-                intensity=intensity,
-                upload=path,
-                channel=channel,
+            ws = await open_upload(
+                store, config, path, filename, axis=axis, intensity=intensity, channel=channel
             )
         finally:
             path.unlink(missing_ok=True)

@@ -30,7 +30,7 @@ from sam2vol.web.config import ServerConfig
 from sam2vol.web.display import Display
 from sam2vol.web.errors import Busy, NotFound, ServerFull
 from sam2vol.web.jobs import Job, run_job
-from sam2vol.web.limits import session_cost
+from sam2vol.web.limits import session_cost, whole_mb
 from sam2vol.web.meta import META_FILE, SessionMeta, SourceKind, open_source
 from sam2vol.web.paths import suffix_of
 from sam2vol.web.websession import WebSession
@@ -224,8 +224,8 @@ class SessionStore:
         budget = self.config.memory_budget_bytes
         if cost > budget:
             raise ServerFull(
-                f"this volume needs about {_mb(cost)}, over the server's whole "
-                f"{_mb(budget)} memory budget (--memory-budget-mb)"
+                f"this volume needs about {whole_mb(cost)}, over the server's whole "
+                f"{whole_mb(budget)} memory budget (--memory-budget-mb)"
             )
         with self._lock:
             used = sum(ws.cost_bytes for ws in self._live.values())
@@ -244,7 +244,7 @@ class SessionStore:
                     self._live[ws.sid] = ws
                 what = "reopen this session" if reopening else "open another volume"
                 raise ServerFull(
-                    f"the server's memory budget ({_mb(budget)}) is held by sessions that are "
+                    f"the server's memory budget ({whole_mb(budget)}) is held by sessions that are "
                     f"busy; cannot {what} now, try again in a minute"
                 )
             self.closed_for_memory += len(closing)
@@ -405,7 +405,3 @@ def _charged(session: Session) -> int:
         except Exception:
             pass
     return cost
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1024 / 1024:.0f} MB"
