@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+from scipy.special import expit
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -87,8 +88,8 @@ def logit_confidence(logits: np.ndarray, object_score: float, band: float = 4.0)
         >>> round(logit_confidence(sure, 10.0), 3), round(logit_confidence(sure * 0.01, 0.0), 3)
         (1.0, 0.275)
     """
-    p = 1.0 / (1.0 + np.exp(-float(object_score)))
+    p = float(expit(float(object_score)))  # no overflow for very negative scores
     logits = np.asarray(logits, dtype=np.float64)
     near = logits > -band
-    margin = float(np.mean(1.0 / (1.0 + np.exp(-np.abs(logits[near]))))) if near.any() else 1.0
+    margin = float(np.mean(expit(np.abs(logits[near])))) if near.any() else 1.0
     return float(max(p, 1.0 - p) * margin)
