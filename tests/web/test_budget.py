@@ -69,3 +69,42 @@ def test_a_volume_over_the_whole_budget_is_refused(make_client):
     assert response.status_code == 413
     assert "memory budget" in response.json()["detail"]
     assert client.app.state.store.live_ids() == []
+
+
+def test_volumes_are_read_and_prepared_one_at_a_time(make_client, monkeypatch):
+    """Concurrent opens never hold two volumes that are not yet charged to the budget."""
+    import threading
+    import time
+
+    import sam2vol.web.routes as routes
+    import sam2vol.web.store as store_module
+
+    inflight, most = 0, 0
+    count = threading.Lock()
+
+    def tracked(function):
+        def wrapper(*args, **kwargs):
+            nonlocal inflight, most
+            with count:
+                inflight += 1
+                most = max(most, inflight)
+            try:
+                time.sleep(0.2)  # a big file: long enough for the others to arrive
+                return function(*args, **kwargs)
+            finally:
+                with count:
+                    inflight -= 1
+
+        return wrapper
+
+    monkeypatch.setattr(routes, "read_for_client", tracked(routes.read_for_client))
+    monkeypatch.setattr(store_module, "Display", tracked(store_module.Display))
+    client = make_client()
+    states: list[dict] = []
+    threads = [threading.Thread(target=lambda: states.append(open_ready(client))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(states) == 3
+    assert most == 1, f"{most} volumes were read or prepared at once"

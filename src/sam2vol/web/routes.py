@@ -102,23 +102,26 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
     def open_session(req: OpenRequest) -> JSONResponse:
         if (req.sample is None) == (req.path is None):
             raise InputError("give either a sample name or a path inside the data folder")
-        if req.sample is not None:
-            from sam2vol.samples import SAMPLES, sample_path
+        with store.loading:  # read and charged before another volume is read
+            if req.sample is not None:
+                from sam2vol.samples import SAMPLES, sample_path
 
-            if req.sample not in SAMPLES:
-                raise InputError(f"unknown sample {req.sample!r}; choose {', '.join(SAMPLES)}")
-            volume = read_for_client(sample_path(req.sample), req.sample)
-            kind, source = "sample", req.sample
-        else:
-            path = resolve_input(config.data_dir, req.path)
-            source = path.relative_to(config.data_dir).as_posix() + ("/" if path.is_dir() else "")
-            declared = check_declared(path, source, config.memory_budget_bytes)
-            store.make_room(session_cost(declared.voxels, declared.itemsize))
-            volume = read_for_client(path, source, req.channel)
-            kind = "data"
-        ws = store.open(
-            kind, source, volume, axis=req.axis, intensity=req.intensity, channel=req.channel
-        )
+                if req.sample not in SAMPLES:
+                    choices = ", ".join(SAMPLES)
+                    raise InputError(f"unknown sample {req.sample!r}; choose {choices}")
+                volume = read_for_client(sample_path(req.sample), req.sample)
+                kind, source = "sample", req.sample
+            else:
+                path = resolve_input(config.data_dir, req.path)
+                source = path.relative_to(config.data_dir).as_posix()
+                source += "/" if path.is_dir() else ""
+                declared = check_declared(path, source, config.memory_budget_bytes)
+                store.make_room(session_cost(declared.voxels, declared.itemsize))
+                volume = read_for_client(path, source, req.channel)
+                kind = "data"
+            ws = store.open(
+                kind, source, volume, axis=req.axis, intensity=req.intensity, channel=req.channel
+            )
         return _json(ws.state())
 
     @router.put("/upload")

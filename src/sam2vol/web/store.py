@@ -57,6 +57,9 @@ class SessionStore:
         self._drop_stale_uploads()
         self._live: dict[str, WebSession] = {}
         self._lock = threading.Lock()
+        # One volume in memory at a time that is not yet charged to the budget: reading a file
+        # and building its session (the engine's float copy, the display) happen under it.
+        self.loading = threading.Lock()
         self.saver = MaskSaver()
         self.closed_for_memory = 0
         self.drop_expired()
@@ -121,8 +124,9 @@ class SessionStore:
 
     def _load(self, ws: WebSession, volume: Volume) -> str:
         try:
-            session = self._make_session(ws, volume)
-            display = Display(volume, session.geometry)
+            with self.loading:
+                session = self._make_session(ws, volume)
+                display = Display(volume, session.geometry)
             session.autosave = ws.log_path
             session.save_log(ws.log_path)
         except InputError as exc:
@@ -162,9 +166,10 @@ class SessionStore:
 
     def _recover(self, ws: WebSession, job: Job) -> str:
         try:
-            volume = open_source(ws.meta, ws.folder, self.config.data_dir)
-            session, how = recover(ws, lambda: self._make_session(ws, volume), job)
-            display = Display(volume, session.geometry)
+            with self.loading:
+                volume = open_source(ws.meta, ws.folder, self.config.data_dir)
+                session, how = recover(ws, lambda: self._make_session(ws, volume), job)
+                display = Display(volume, session.geometry)
         except InputError as exc:
             ws.error = f"could not restore the session: {str(exc).splitlines()[0]}"
             raise

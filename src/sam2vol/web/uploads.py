@@ -52,16 +52,19 @@ async def open_upload(
     from sam2vol.web.limits import check_declared, session_cost
     from sam2vol.web.meta import read_for_client
 
-    declared = await run_in_threadpool(check_declared, path, filename, config.memory_budget_bytes)
-    await run_in_threadpool(store.make_room, session_cost(declared.voxels, declared.itemsize))
-    volume = await run_in_threadpool(read_for_client, path, filename, channel)
-    return await run_in_threadpool(
-        store.open,
-        "upload",
-        filename,
-        volume,
-        axis=axis,
-        intensity=intensity,
-        upload=path,
-        channel=channel,
-    )
+    def load():
+        with store.loading:  # read and charged before another volume is read
+            declared = check_declared(path, filename, config.memory_budget_bytes)
+            store.make_room(session_cost(declared.voxels, declared.itemsize))
+            volume = read_for_client(path, filename, channel)
+            return store.open(
+                "upload",
+                filename,
+                volume,
+                axis=axis,
+                intensity=intensity,
+                upload=path,
+                channel=channel,
+            )
+
+    return await run_in_threadpool(load)
