@@ -52,7 +52,7 @@ OPTIONAL = {
 }
 # Where the tests of each extra live (paths relative to the repository, prefixes).
 PLACES = (
-    ("tests/web/test_browser.py", ("web", "browser")),
+    ("tests/web/test_browser", ("web", "browser")),  # test_browser*.py
     ("tests/web/", ("web",)),
     ("src/sam2vol/web/", ("web",)),
     ("tests/finetune/", ("train",)),
@@ -64,6 +64,7 @@ PLACES = (
     ("tests/cli/test_evaluate_sam2.py", ("sam2",)),
     ("tests/evaluation/test_runner.py::test_ray_", ("ray",)),
     ("tests/evaluation/test_report.py::test_make_report_writes_tables_and_figures", ("eval",)),
+    ("tests/evaluation/test_report.py::test_report_names_versions_and_draws_dice_vs", ("eval",)),
     ("tests/cli/test_evaluate_report.py::test_evaluate_and_report_on_", ("eval",)),
 )
 _MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")

@@ -10,6 +10,8 @@ import pytest
 from sam2vol.errors import InputError
 from sam2vol.io import read_volume
 from sam2vol.io.dicom_zip import extract_series
+
+pytest.importorskip("pydicom", reason="writing the test series needs the dev extra (pydicom)")
 from tests.dicom_series import write_series
 
 
