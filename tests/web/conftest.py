@@ -129,3 +129,13 @@ def pytest_collection_modifyitems(config, items):
     if len(chosen) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in chosen])
         items[:] = chosen
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A real server in a background thread, default engine (modules may override it)."""
+    from sam2vol.web.background import serve_in_background
+
+    server = serve_in_background(ServerConfig(state_dir=tmp_path / "state"))
+    yield server
+    server.stop()

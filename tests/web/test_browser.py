@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from sam2vol.io import read_label, read_volume
 from sam2vol.samples import sample_path
@@ -94,14 +93,6 @@ class Page:
         n = self.js("() => sam2volApp.changes")
         action()
         self.wait("n => sam2volApp.changes > n", n)
-
-
-@pytest.fixture
-def server(tmp_path):
-    config = ServerConfig(state_dir=tmp_path / "state")  # the default engine
-    server = serve_in_background(config)
-    yield server
-    server.stop()
 
 
 def test_annotate_the_lung_sample_in_chromium(chromium, server, tmp_path):

@@ -4,23 +4,12 @@ stream, and a change sent from a page that is behind is refused (409), reloaded 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from sam2vol.io import read_label, read_volume
 from sam2vol.samples import sample_path
 from sam2vol.simulate import deepest_pixel
 from sam2vol.slicing import SliceGeometry
-from sam2vol.web.background import serve_in_background
-from sam2vol.web.config import ServerConfig
 from tests.web.test_browser import VIEWPORT, Page
-
-
-@pytest.fixture
-def server(tmp_path):
-    config = ServerConfig(state_dir=tmp_path / "state")  # the default engine
-    server = serve_in_background(config)
-    yield server
-    server.stop()
 
 
 def shown(page: Page) -> tuple:
