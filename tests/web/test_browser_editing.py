@@ -21,7 +21,7 @@ from sam2vol.samples import sample_path
 from sam2vol.simulate import deepest_pixel
 from sam2vol.slicing import SliceGeometry
 from tests.dicom_series import write_series
-from tests.web.test_browser import VIEWPORT, Page, dice, server  # noqa: F401
+from tests.web.test_browser import VIEWPORT, Page, dice
 
 
 def drag(page: Page, pixels: list[tuple[int, int]]) -> None:
@@ -37,7 +37,7 @@ def drag(page: Page, pixels: list[tuple[int, int]]) -> None:
     page.wait("n => sam2volApp.changes > n", n)
 
 
-def test_finish_a_segmentation_with_edits_import_and_dicom(chromium, server, tmp_path):  # noqa: F811
+def test_finish_a_segmentation_with_edits_import_and_dicom(chromium, server, tmp_path):
     image = read_volume(sample_path("lung2"))
     label = read_label(sample_path("lung2", "label"), like=image).data > 0
     g = SliceGeometry.for_volume(image, "axial")
@@ -166,7 +166,7 @@ def test_finish_a_segmentation_with_edits_import_and_dicom(chromium, server, tmp
     context.close()
 
 
-def test_the_page_comes_back_after_an_outage(chromium, server):  # noqa: F811
+def test_the_page_comes_back_after_an_outage(chromium, server):
     """The server unreachable while a volume loads: the page says so, and goes on by itself."""
     context = chromium.new_context(viewport=VIEWPORT)
     page = Page(context.new_page(), server.url)
@@ -182,7 +182,7 @@ def test_the_page_comes_back_after_an_outage(chromium, server):  # noqa: F811
     context.close()
 
 
-def test_last_session_and_hash_changes(chromium, server):  # noqa: F811
+def test_last_session_and_hash_changes(chromium, server):
     """The page reopens the browser's last session, and follows a #session= change."""
     context = chromium.new_context(viewport=VIEWPORT)
     page = Page(context.new_page(), server.url)
@@ -218,7 +218,7 @@ def test_last_session_and_hash_changes(chromium, server):  # noqa: F811
     context.close()
 
 
-def test_hidden_and_locked_objects(chromium, server):  # noqa: F811
+def test_hidden_and_locked_objects(chromium, server):
     """A hidden object leaves the overlay; a locked one takes no click and no propagation."""
     context = chromium.new_context(viewport=VIEWPORT)
     page = Page(context.new_page(), server.url)
@@ -276,7 +276,7 @@ def test_hidden_and_locked_objects(chromium, server):  # noqa: F811
     context.close()
 
 
-def test_a_4d_upload_asks_for_a_channel(chromium, server, tmp_path):  # noqa: F811
+def test_a_4d_upload_asks_for_a_channel(chromium, server, tmp_path):
     import nibabel as nib
 
     image = read_volume(sample_path("brain1"))

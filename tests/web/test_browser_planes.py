@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.web.test_browser import VIEWPORT, Page, server  # noqa: F401
+from tests.web.test_browser import VIEWPORT, Page
 
 
-def test_planes_follow_the_session_and_move_the_slice_view(chromium, server):  # noqa: F811
+def test_planes_follow_the_session_and_move_the_slice_view(chromium, server):
     context = chromium.new_context(viewport=VIEWPORT)
     page = Page(context.new_page(), server.url)
     page.page.select_option("#sample-select", "lung2")
