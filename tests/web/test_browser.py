@@ -286,12 +286,15 @@ def test_remote_mode_page_with_token_and_the_sessions_list(chromium, tmp_path):
         assert page.propagate()["state"] == "done"  # its event stream carries the token
         assert len(page.state()["objects"][0]["covered"]) > 5
 
-        # the page's own calls carry the token too, without the cookie
+        # the page's own calls and slice images carry the token too, without the cookie
         context.clear_cookies()
         version = page.js(
             "async () => (await (await import('./static/api.js')).api.get('info')).version"
         )
         assert version
+        far = s + 5 if s + 5 < truth.shape[0] else s - 5  # not in the image cache
+        page.goto_slice(far)
+        assert page.js("() => sam2volApp.drawn.slice") == far
         page.page.click("#sessions-panel summary")
         page.page.wait_for_selector(f"#sessions-list li[data-sid='{sid}']")
         assert "lung2" in page.page.inner_text("#sessions-list")

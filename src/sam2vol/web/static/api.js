@@ -1,8 +1,8 @@
 // Talking to the sam2vol server: JSON calls, images, downloads, job progress.
 
 // Remote mode: the token arrives once in the page address (?token=...), is kept for this
-// tab in sessionStorage and sent with every request and event stream. The server also sets
-// it as a cookie, so plain <img> loads carry it.
+// tab in sessionStorage and sent with every request (images included) and event stream.
+// The server also sets it as a cookie, for the static files the page itself loads.
 const TOKEN_KEY = "sam2vol.token";
 export const token = (() => {
   const url = new URL(window.location.href);
@@ -90,17 +90,32 @@ export const api = {
   },
 };
 
-/** Load an image (URL or data URL), resolved once decoded. */
+/**
+ * Load an image (server URL or data URL), resolved once decoded. Server images are
+ * fetched with the token header, so they load without the cookie too.
+ */
 export async function loadImage(src) {
   const image = new Image();
-  image.src = src;
+  if (src.startsWith("data:")) {
+    image.src = src;
+    await image.decode();
+    return image;
+  }
+  let response;
   try {
+    response = await fetch(src, { headers: authHeaders() });
+  } catch (err) {
+    throw new ApiError(0, "the server cannot be reached; is `sam2vol serve` still running?");
+  }
+  if (!response.ok) throw await failure(response);
+  const objectUrl = URL.createObjectURL(await response.blob());
+  try {
+    image.src = objectUrl;
     await image.decode();
   } catch (_) {
-    // decode() fails for error responses; find out why for the banner.
-    const response = await fetch(src, { headers: authHeaders() });
-    if (!response.ok) throw await failure(response);
     throw new ApiError(0, "could not decode an image from the server");
+  } finally {
+    URL.revokeObjectURL(objectUrl);
   }
   return image;
 }
