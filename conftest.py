@@ -53,6 +53,7 @@ OPTIONAL = {
 # Where the tests of each extra live (paths relative to the repository, prefixes).
 PLACES = (
     ("tests/web/test_browser", ("web", "browser")),  # test_browser*.py
+    ("tests/web/test_sam2_", ("web", "sam2")),
     ("tests/web/", ("web",)),
     ("src/sam2vol/web/", ("web",)),
     ("tests/finetune/", ("train",)),

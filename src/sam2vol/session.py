@@ -120,6 +120,10 @@ class Session:
             after every change, so a crash loses nothing.
         engine_options: The options the engine was made with, written to the
             log so a replay can make the same engine.
+        background_encoding: Let an engine with an image encoder (SAM 2)
+            encode slices outward from the one in view while the user is idle
+            (see :meth:`view`, :meth:`encode_in_background`); engines without
+            one ignore it. :meth:`close` stops it.
     """
 
     def __init__(
@@ -131,6 +135,7 @@ class Session:
         intensity: str = "auto",
         autosave: str | Path | None = None,
         engine_options: dict | None = None,
+        background_encoding: bool = True,
     ) -> None:
         self.volume = volume
         self.geometry = SliceGeometry.for_volume(volume, axis)
@@ -148,6 +153,55 @@ class Session:
         self.autosave = Path(autosave) if autosave else None
         # What replay needs to rebuild the engine (logged; names only, e.g. a checkpoint path).
         self.engine_options: dict = dict(engine_options or {})
+        # The working slice in view; background encoding works outward from it.
+        self.viewed = self.geometry.n_slices // 2
+        self.background_encoding = False
+        self._keep_going = None
+        if background_encoding:
+            self.encode_in_background()
+
+    # ----- background encoding ---------------------------------------------------------------
+    def view(self, slice_index: int) -> None:
+        """The user looks at working slice ``slice_index``: background encoding re-centres there."""
+        self.geometry.check_slice(slice_index)
+        self.viewed = int(slice_index)
+        if self.background_encoding:
+            self._engine_call("start_background_encoding", self.viewed, self._keep_going)
+
+    def encode_in_background(self, on: bool = True, *, keep_going=None) -> None:
+        """Turn background encoding on (from the slice in view) or off.
+
+        Args:
+            on: Whether the engine may encode slices while idle.
+            keep_going: Asked before each batch; False ends the encoding until
+                the next :meth:`view` (e.g. a server whose memory budget is spent).
+        """
+        self.background_encoding = bool(on)
+        if on:
+            self._keep_going = keep_going
+            self._engine_call("start_background_encoding", self.viewed, keep_going)
+        else:
+            self._engine_call("stop_background_encoding")
+
+    def close(self) -> None:
+        """Stop background work and free the engine's per-volume memory (masks stay).
+
+        The session stays usable; the engine re-encodes slices when needed.
+        """
+        self.background_encoding = False
+        self._engine_call("close")
+
+    def _engine_call(self, name: str, *args) -> None:
+        """Call an optional engine method (engines not built on :class:`Engine` may lack it)."""
+        method = getattr(self.engine, name, None)
+        if method is not None:
+            method(*args)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # ----- objects -------------------------------------------------------------------------
     def add_object(self, name: str | None = None, color=None, *, object_id: int | None = None):

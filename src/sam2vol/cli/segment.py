@@ -123,6 +123,7 @@ def segment(
         axis=axis,  # type: ignore[arg-type]
         intensity=intensity,
         engine_options=options,
+        background_encoding=False,  # not interactive: slices are encoded as they are needed
     )
     for voxel, positive in clicks:
         session.add_point(voxel, positive=positive)

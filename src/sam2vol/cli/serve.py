@@ -46,6 +46,13 @@ def serve(
     keep_days: Annotated[
         float, typer.Option(help="Delete sessions unchanged for this many days (0 keeps all).")
     ] = 30,
+    background_encoding: Annotated[
+        bool,
+        typer.Option(
+            help="SAM 2: encode slices outward from the one in view while the user is idle, "
+            "so a click on a new slice skips the image encoder (within --memory-budget-mb)."
+        ),
+    ] = True,
 ) -> None:
     """Start the annotation web app: open the printed address in a browser."""
     import logging
@@ -94,6 +101,7 @@ def serve(
         token=token,
         max_json_bytes=max_json_kb * 1024,
         keep_days=keep_days,
+        background_encoding=background_encoding,
         **extra,
         # each session holds its own engine; SAM 2 models are big, so keep fewer in memory
         max_live_sessions=2 if engine == "sam2" else 16,

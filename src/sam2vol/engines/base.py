@@ -111,6 +111,29 @@ class Engine(ABC):
     def forget_object(self, object_id: int) -> None:
         """Drop what the engine keeps of an object (a new or deleted one starts clean)."""
 
+    # ----- resources (defaults for engines that keep nothing beyond the stack) -----------------
+    def memory_bytes(self) -> int:
+        """Host memory the engine holds for its volume beyond the stack it was given (bytes).
+
+        Servers charge it against their memory budget. The default, 0, suits
+        engines that keep nothing per volume; engines with caches or model
+        state (SAM 2) report what they really hold.
+        """
+        return 0
+
+    def start_background_encoding(self, center: int = 0, keep_going=None) -> None:
+        """Prepare slices outward from ``center`` while idle (engines with an encoder).
+
+        Called again when the slice in view changes. The default does nothing.
+        """
+
+    def stop_background_encoding(self) -> None:
+        """Stop what :meth:`start_background_encoding` started (default: nothing)."""
+
+    def close(self) -> None:
+        """Stop background work and release per-volume memory; the engine stays usable."""
+        self.stop_background_encoding()
+
     @property
     def n_slices(self) -> int:
         return 0 if self.image is None else self.image.shape[0]

@@ -62,6 +62,9 @@ class ServerConfig:
             refused with 503.
         max_json_bytes: Larger JSON bodies are refused with 413.
         keep_days: Sessions unchanged for longer are deleted at start (0 keeps them).
+        background_encoding: Engines with an image encoder (SAM 2) encode
+            slices outward from the one the page shows while the user is idle
+            (until the memory budget is spent); others ignore it.
     """
 
     state_dir: Path = field(default_factory=default_state_dir)
@@ -76,6 +79,7 @@ class ServerConfig:
     memory_budget_bytes: int = field(default_factory=default_memory_budget)
     max_json_bytes: int = DEFAULT_MAX_JSON_BYTES
     keep_days: float = DEFAULT_KEEP_DAYS
+    background_encoding: bool = True
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).expanduser()

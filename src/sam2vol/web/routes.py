@@ -170,6 +170,13 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         headers = {"Cache-Control": "no-store", "X-Revision": str(revision)}
         return Response(png, media_type=PNG, headers=headers)
 
+    @router.post("/sessions/{sid}/view")
+    def view(sid: str, req: Focus) -> dict:
+        """The slice the page shows: the engine encodes outward from it while the user is idle."""
+        if req.view is None or req.slice is None:
+            raise InputError("give the view and the slice shown")
+        return {"background_encoding": store.get(sid).view(req.view, req.slice)}
+
     @router.get("/sessions/{sid}/locate")
     def locate(sid: str, view: Axis, index: int, row: int, col: int) -> dict:
         voxel, (s, r, c) = store.get(sid).locate(view, index, row, col)

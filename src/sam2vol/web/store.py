@@ -1,10 +1,18 @@
 """The sessions of one server: opened, looked up by id, recovered from disk, evicted when idle.
 
 Live sessions share one memory budget: each is charged an estimate of what
-it holds (volume, engine copy, display cache, masks; plus the engine's cache
-where the engine reports one). A session that does not fit closes the least
-recently used idle sessions to disk (they reopen on demand); when even that
-leaves no room, opening is refused with 503.
+it holds (volume, engine copy, display cache, masks) plus what its engine
+reports holding now (:meth:`~sam2vol.engines.base.Engine.memory_bytes`: SAM 2's
+cached features and inference states), read afresh whenever the budget is
+checked, so the charge follows the engine as it grows. A session that does not
+fit closes the least recently used idle sessions to disk (they reopen on
+demand, and their engine memory is given back); when even that leaves no
+room, opening is refused with 503.
+
+Engines with an image encoder (SAM 2) encode slices in the background from the
+slice the page shows while the user is idle (``ServerConfig.background_encoding``);
+that encoding stops when the budget is spent, and when the session is closed
+or deleted.
 """
 
 from __future__ import annotations
@@ -120,7 +128,26 @@ class SessionStore:
 
     def _make_session(self, ws: WebSession, volume: Volume) -> Session:
         engine = self.config.make_engine()
-        return Session(volume, engine, axis=ws.meta.axis, intensity=ws.meta.intensity)
+        # Background encoding starts once the session is ready (not while a log replays).
+        return Session(
+            volume,
+            engine,
+            axis=ws.meta.axis,
+            intensity=ws.meta.intensity,
+            background_encoding=False,
+        )
+
+    def _start_background(self, session: Session) -> None:
+        """Let the engine encode slices from the one the page opens on, while there is room."""
+        if not self.config.background_encoding:
+            return
+        prompted = sorted({s for oid in session.objects for s in session.prompts(oid)})
+        if prompted:
+            session.view(prompted[0])  # the page opens on the first prompted slice
+        session.encode_in_background(keep_going=self._has_room)
+
+    def _has_room(self) -> bool:
+        return self.used_bytes() < self.config.memory_budget_bytes
 
     def _load(self, ws: WebSession, volume: Volume) -> str:
         try:
@@ -138,6 +165,7 @@ class SessionStore:
         with ws.locked():
             ws.session, ws.display = session, display
             ws.cost_bytes = _charged(session)
+        self._start_background(session)
         return f"{ws.meta.source} is ready"
 
     # ----- lookup and recovery -------------------------------------------------------------------
@@ -186,6 +214,7 @@ class SessionStore:
             ws.revision = max(ws.revision + 1, ws.saved_revision + (0 if current else 1))
         if not current:
             self.saver.request(ws)
+        self._start_background(session)
         return how
 
     def peek(self, sid: str) -> WebSession | None:
@@ -198,9 +227,9 @@ class SessionStore:
             return list(self._live)
 
     def used_bytes(self) -> int:
-        """Bytes charged to the live sessions."""
+        """Bytes charged to the live sessions (their engines' memory read now)."""
         with self._lock:
-            return sum(ws.cost_bytes for ws in self._live.values())
+            return sum(_cost(ws) for ws in self._live.values())
 
     def _recover_charged(self, ws: WebSession) -> WebSession:
         """Charge a session coming back from disk and make it live; returns the live one."""
@@ -233,7 +262,8 @@ class SessionStore:
                 f"{whole_mb(budget)} memory budget (--memory-budget-mb)"
             )
         with self._lock:
-            used = sum(ws.cost_bytes for ws in self._live.values())
+            costs = {ws.sid: _cost(ws) for ws in self._live.values()}
+            used = sum(costs.values())
             idle = sorted(
                 (ws for ws in self._live.values() if not ws.busy and ws.session is not None),
                 key=lambda ws: ws.last_used,
@@ -242,7 +272,7 @@ class SessionStore:
             while used + cost > budget and idle:
                 ws = idle.pop(0)
                 closing.append(ws)
-                used -= ws.cost_bytes
+                used -= costs[ws.sid]
                 del self._live[ws.sid]
             if used + cost > budget:
                 for ws in closing:  # nothing closed after all: they stay
@@ -263,6 +293,7 @@ class SessionStore:
             save_snapshot(ws)  # it reopens from here, without replaying its history
         except Exception:
             log.exception("saving session %s before closing it failed", ws.sid)
+        _release(ws)
         log.info("session %s closed to disk to free memory", ws.sid)
 
     def _add(self, ws: WebSession) -> None:
@@ -327,6 +358,7 @@ class SessionStore:
                 ws.deleted = True
                 if ws.session is not None:
                     ws.session.autosave = None
+            _release(ws)
         shutil.rmtree(folder, ignore_errors=True)
 
     def drop_expired(self) -> int:
@@ -354,8 +386,12 @@ class SessionStore:
                 pass
 
     def shutdown(self) -> None:
-        """Write pending autosaves."""
+        """Write pending autosaves; stop background encoding."""
         self.saver.stop()
+        with self._lock:
+            live = list(self._live.values())
+        for ws in live:
+            _release(ws)
 
 
 @dataclass(frozen=True)
@@ -400,13 +436,27 @@ def _objects_on_disk(folder: Path) -> int:
 
 
 def _charged(session: Session) -> int:
-    """What a loaded session is charged: its volume estimate plus any engine cache it reports."""
+    """The fixed part of a loaded session's charge: its volume estimate (see :func:`_cost`)."""
     data = session.volume.data
-    cost = session_cost(data.size, data.itemsize)
-    report = getattr(session.engine, "memory_bytes", None)
-    if callable(report):
+    return session_cost(data.size, data.itemsize)
+
+
+def _cost(ws: WebSession) -> int:
+    """What a live session is charged now: its fixed part plus what its engine holds now."""
+    session = ws.session
+    report = getattr(session.engine, "memory_bytes", None) if session is not None else None
+    if not callable(report):
+        return ws.cost_bytes
+    try:
+        return ws.cost_bytes + int(report())
+    except Exception:
+        return ws.cost_bytes  # an engine that cannot tell is charged its volume only
+
+
+def _release(ws: WebSession) -> None:
+    """Stop a session's background encoding and give its engine memory back (it leaves memory)."""
+    if ws.session is not None:
         try:
-            cost += int(report())
+            ws.session.close()
         except Exception:
-            pass
-    return cost
+            log.exception("closing the engine of session %s failed", ws.sid)

@@ -397,6 +397,18 @@ class WebSession:
                 display = self.display
         return display.image_png(view, s, window)
 
+    def view(self, view: str, s: int) -> bool:
+        """The page shows slice ``s`` of ``view``: background encoding re-centres there.
+
+        Only slices of the working view count; returns whether it re-centred.
+        No lock: it does not change the session, and may come during a job.
+        """
+        session = self.session
+        if session is None or view != session.geometry.axis:
+            return False
+        session.view(s)
+        return session.background_encoding
+
     def overlay_png(self, view: str, s: int) -> tuple[bytes, int]:
         """The overlay of a slice and the revision it shows."""
         with self.locked():

@@ -24,7 +24,7 @@ import hashlib
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -231,6 +231,7 @@ class Sam2Engine(Engine):
         self.last_logits: np.ndarray | None = None
         self._busy = 0  # foreground calls running (background encoding waits)
         self._prefetch: _Prefetch | None = None
+        self._prefetch_lock = threading.Lock()  # start, re-centre and stop come from any thread
 
     # ----- session ---------------------------------------------------------------------------
     def _on_image(self) -> None:
@@ -275,14 +276,21 @@ class Sam2Engine(Engine):
         assert self.cache is not None
         self.cache.encode_all()
 
-    def start_background_encoding(self, center: int = 0) -> None:
+    def start_background_encoding(
+        self, center: int = 0, keep_going: Callable[[], bool] | None = None
+    ) -> None:
         """Encode slices outward from ``center`` in a background thread while the engine is idle.
 
         Call it when a volume opens and again when the slice in view changes;
         it pauses while :meth:`predict_slice` or a propagation runs, keeps
         within the cache's memory budget, and stops at :meth:`set_image` or
         :meth:`stop_background_encoding`. A click on a slice it has reached
-        skips the image encoder.
+        skips the image encoder. Thread-safe.
+
+        Args:
+            center: The slice in view.
+            keep_going: Asked before each batch; False ends the encoding (e.g.
+                a server whose memory budget is spent). Kept when re-centring.
         """
         self._require_image()
         assert self.cache is not None
@@ -291,18 +299,64 @@ class Sam2Engine(Engine):
         order = [center]
         for d in range(1, n):
             order += [s for s in (center + d, center - d) if 0 <= s < n]
-        if self._prefetch is not None and self._prefetch.cache is self.cache:
-            self._prefetch.order = order  # same volume: just re-centre
-            return
-        self.stop_background_encoding()
-        self._prefetch = _Prefetch(self, self.cache, order)
-        self._prefetch.start()
+        with self._prefetch_lock:
+            running = self._prefetch
+            if running is not None and running.cache is self.cache and running.is_alive():
+                running.order = order  # same volume: just re-centre
+                if keep_going is not None:
+                    running.keep_going = keep_going
+                return
+            if running is not None:
+                # Ended (all encoded, or the budget was spent: memory may have been freed since).
+                keep_going = keep_going or running.keep_going
+                self._stop_prefetch()
+            self._prefetch = _Prefetch(self, self.cache, order, keep_going)
+            self._prefetch.start()
 
     def stop_background_encoding(self) -> None:
         """Stop the background encoding (waits for the batch in progress)."""
+        with self._prefetch_lock:
+            self._stop_prefetch()
+
+    def _stop_prefetch(self) -> None:
         if self._prefetch is not None:
             self._prefetch.stop()
             self._prefetch = None
+
+    @property
+    def background_encoding(self) -> bool:
+        """Whether the background encoding thread is running now."""
+        running = self._prefetch
+        return running is not None and running.is_alive()
+
+    def memory_bytes(self) -> int:
+        """Host (CPU) memory this engine holds for its volume, in bytes.
+
+        Counts, once each (tensors sharing storage are counted once), the CPU
+        tensors of the feature cache (accelerator memory is not counted) and
+        of every object's inference state (mask memories, predicted masks,
+        object pointers), plus the logits kept per prompted slice. Not
+        counted: the model (shared by every engine of the process) and the
+        prepared slice stack (the caller's to count). Safe to call from any
+        thread while the engine works; never waits for it.
+        """
+        seen: set[int] = set()
+        total = 0
+        if self.cache is not None:
+            total += _host_bytes(self.cache.tensors(), seen)
+        for track in list(self._objects.values()):
+            total += _host_bytes(track.state, seen)
+            total += sum(a.nbytes for a in list(track.logits.values()))
+        return total
+
+    def close(self) -> None:
+        """Stop background encoding and give the cached features back to the memory budget.
+
+        The engine stays usable: slices are encoded again when needed.
+        """
+        self.stop_background_encoding()
+        if self.cache is not None:
+            self.cache.clear()
 
     @contextlib.contextmanager
     def _foreground(self) -> Iterator[None]:
@@ -501,14 +555,38 @@ class Sam2Engine(Engine):
             raise RuntimeError("call set_image() first")
 
 
+def _host_bytes(obj: Any, seen: set[int]) -> int:
+    """Bytes of the CPU tensors in nested dicts, lists and tuples; each storage counted once."""
+    if isinstance(obj, torch.Tensor):
+        if obj.device.type != "cpu":
+            return 0
+        storage = obj.untyped_storage()
+        if storage.data_ptr() in seen:
+            return 0
+        seen.add(storage.data_ptr())
+        return storage.nbytes()
+    if isinstance(obj, dict):
+        obj = list(obj.values())  # a snapshot: the engine may be changing it
+    if isinstance(obj, list | tuple):
+        return sum(_host_bytes(item, seen) for item in list(obj))
+    return 0
+
+
 class _Prefetch(threading.Thread):
     """Encodes slices in ``order`` into ``cache`` while the engine is idle."""
 
-    def __init__(self, engine: Sam2Engine, cache: FeatureCache, order: list[int]) -> None:
+    def __init__(
+        self,
+        engine: Sam2Engine,
+        cache: FeatureCache,
+        order: list[int],
+        keep_going: Callable[[], bool] | None = None,
+    ) -> None:
         super().__init__(name="sam2vol-prefetch", daemon=True)
         self.engine = engine
         self.cache = cache
         self.order = order
+        self.keep_going = keep_going
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -516,6 +594,8 @@ class _Prefetch(threading.Thread):
             if self.engine._busy:
                 time.sleep(0.02)  # the user acts: wait
                 continue
+            if self.keep_going is not None and not self.keep_going():
+                return
             todo = [s for s in self.order if s not in self.cache]
             stored = self.cache.stats.stored
             if not todo or self.cache.encode_some(todo) == 0:

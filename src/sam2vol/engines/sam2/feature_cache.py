@@ -221,6 +221,14 @@ class FeatureCache:
                 self._encode(batch)
             return len(batch)
 
+    def tensors(self) -> list[torch.Tensor]:
+        """Every tensor the cache holds now (for memory accounting; does not wait for the lock)."""
+        held = [t for levels in list(self._store.values()) for t in levels]
+        for kept in (self._recent, self._on_device):
+            if kept is not None:
+                held += kept[1]
+        return held + list(self._pos_enc or [])
+
     def clear(self) -> None:
         """Drop every stored feature (and give its memory back to the budget)."""
         with self._lock:

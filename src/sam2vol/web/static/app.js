@@ -261,10 +261,25 @@ async function render() {
     viewer.caption = `${view} ${s} / ${info.n_slices - 1}${view === working() ? "" : ` · ${working()} slice ${app.slices[working()]} dashed`}`;
     viewer.draw();
     app.drawn = { view, slice: s, gen };
+    if (view === working()) tellView(view, s);
   } catch (err) {
     if (token === renderToken) report(err);
   }
   prefetch(view, s);
+}
+
+// The server's engine encodes slices outward from the one shown while the user is idle
+// (SAM 2): it is told where the page rests (after a short pause while scrolling).
+let viewTimer = null;
+let viewTold = null;
+function tellView(view, s) {
+  clearTimeout(viewTimer);
+  const key = `${app.sid}/${view}/${s}`;
+  if (key === viewTold) return;
+  viewTimer = setTimeout(() => {
+    viewTold = key;
+    api.post(`sessions/${app.sid}/view`, { view, slice: s }).catch(() => { viewTold = null; });
+  }, 150);
 }
 
 function prefetch(view, s) {
