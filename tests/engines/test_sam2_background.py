@@ -112,3 +112,16 @@ def test_acting_while_it_encodes_gives_the_masks_of_no_background_encoding():
     assert len(got) == len(expected)
     for a, b in zip(got, expected, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_viewing_again_resumes_an_encoding_that_ended():
+    """Ended (everything encoded, or the budget spent): a new view starts it again."""
+    session = Session(_volume(), make_engine())
+    engine = session.engine
+    n = session.geometry.n_slices
+    _wait(lambda: engine.cache.stats.stored == n and not engine.background_encoding)
+    engine.cache.clear()  # e.g. memory given back
+    session.view(2)
+    _wait(lambda: engine.cache.stats.stored == n)
+    assert engine.cache.stats.encoded == 2 * n
+    session.close()
