@@ -134,3 +134,41 @@ def test_on_cuda_features_stay_on_the_device():
     cache = FeatureCache(frames(), on_device, device=dev)
     cache.features(0)
     assert cache.stats.device_bytes == cache.stats.bytes > 0
+
+
+def test_a_background_batch_does_not_hold_up_other_slices():
+    """``encode_some`` (the background thread's call) runs the encoder outside the lock: a
+    look-up of a stored slice answers at once, one of the slice in flight waits for that
+    batch instead of encoding it again."""
+    import threading
+    import time
+
+    gate, started = threading.Event(), threading.Event()
+    encode, calls = toy_encoder()
+
+    def slow(images: torch.Tensor) -> dict:
+        if threading.current_thread().name == "background":
+            started.set()
+            assert gate.wait(30)
+        return encode(images)
+
+    cache = FeatureCache(frames(), slow, device=torch.device("cpu"), budget_bytes=100_000)
+    cache.features(0)
+    worker = threading.Thread(target=cache.encode_some, args=([3],), name="background")
+    worker.start()
+    assert started.wait(30)
+    t0 = time.perf_counter()
+    cache.features(0)  # stored: no wait for the batch in flight
+    cache.features(1)  # not stored, not in flight: encoded now, beside the batch
+    assert time.perf_counter() - t0 < 5 and 1 in cache and 3 not in cache
+    waiting = threading.Thread(target=cache.features, args=(3,))
+    waiting.start()
+    time.sleep(0.2)
+    assert waiting.is_alive()  # slice 3 is in flight: it waits for it
+    gate.set()
+    worker.join(30)
+    waiting.join(30)
+    assert calls == [1, 1, 1] and cache.stats.encoded == 3  # slice 3 encoded once
+    expected = encode(frames().batch([3]))["backbone_fpn"]
+    for ours, theirs in zip(cache.features(3)["backbone_fpn"], expected, strict=True):
+        assert torch.equal(ours, theirs)

@@ -118,8 +118,10 @@ def test_the_page_view_recentres_the_encoding(sam2_client):
     sid = open_ready(client)["sid"]
     engine = engine_of(client, sid)
     with engine._foreground():  # the user acts: the thread waits, then follows the view
-        with engine.cache._lock:  # (after the slice it may be encoding now)
-            done = engine.cache.stats.stored
+        for _ in range(2):  # the batch in flight, if any, ends (and no new one starts)
+            wait_for(lambda: not engine.cache._pending)
+            time.sleep(0.1)
+        done = engine.cache.stats.stored
         other = client.post(f"/api/sessions/{sid}/view", json={"view": "coronal", "slice": 5})
         assert other.json() == {"background_encoding": False}  # not the working view
         response = client.post(f"/api/sessions/{sid}/view", json={"view": "axial", "slice": 19})

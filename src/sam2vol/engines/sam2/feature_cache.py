@@ -17,7 +17,9 @@ sessions hold one budget's worth of features, not sixteen. Slices past the
 budget are re-encoded when needed (the last one is kept). The features last
 handed out stay on the compute device, so several objects tracked on the same
 slice share one copy. All methods are thread-safe (a background thread may
-encode while the user acts).
+encode while the user acts); a background batch (:meth:`FeatureCache.encode_some`)
+runs the encoder outside the lock, so the user's look-ups of other slices do
+not wait for it.
 """
 
 from __future__ import annotations
@@ -163,6 +165,8 @@ class FeatureCache:
         self._level_dtypes: list[torch.dtype] = []
         self._storage_dtype: torch.dtype | None = CACHE_DTYPES[dtype]
         self._lock = threading.RLock()
+        # Slices a background batch is encoding outside the lock -> set when they are stored.
+        self._pending: dict[int, threading.Event] = {}
         # Whatever happens to this cache, its bytes go back to the budget.
         self._held = [0]
         weakref.finalize(self, _give_back, self.budget, self._held)
@@ -183,6 +187,14 @@ class FeatureCache:
             ahead: Slices likely needed next; missing ones are encoded in the
                 same batch as ``index``.
         """
+        while True:
+            with self._lock:
+                pending = self._pending.get(index)
+                if pending is None:
+                    return self._features(index, ahead)
+            pending.wait()  # a background batch is encoding it: sooner than starting anew
+
+    def _features(self, index: int, ahead: Iterable[int]) -> BackboneOut:
         with self._lock:
             if self._on_device is not None and self._on_device[0] == index:
                 self.stats.hits += 1
@@ -195,7 +207,8 @@ class FeatureCache:
                 for other in ahead:
                     if len(batch) >= self.batch_size:
                         break
-                    if other not in self._store and other not in batch:
+                    taken = other in self._store or other in self._pending
+                    if not taken and other not in batch:
                         batch.append(other)
                 self._encode(batch)
                 levels = self._store.get(index) or self._recent[1]  # type: ignore[index]
@@ -214,12 +227,32 @@ class FeatureCache:
                 self._encode(todo[start : start + self.batch_size])
 
     def encode_some(self, indices: Sequence[int]) -> int:
-        """Encode the first batch of ``indices`` not stored yet; returns how many were encoded."""
+        """Encode the first batch of ``indices`` not stored yet; returns how many were encoded.
+
+        For a background thread: the encoder runs outside the lock, so a look-up
+        of another slice meanwhile does not wait for it (one of a slice in this
+        batch waits for the batch). A padded (compiled) encoder runs under the lock.
+        """
         with self._lock:
-            batch = [i for i in indices if i not in self._store][: self.batch_size]
-            if batch:
+            batch = [i for i in indices if i not in self._store and i not in self._pending]
+            batch = batch[: self.batch_size]
+            if not batch:
+                return 0
+            if self.pad_batch:
                 self._encode(batch)
-            return len(batch)
+                return len(batch)
+            done = threading.Event()
+            self._pending.update(dict.fromkeys(batch, done))
+        try:
+            out = self.encode(self.frames.batch(batch).to(self.device, non_blocking=True))
+            with self._lock:
+                self._keep(batch, out)
+        finally:
+            with self._lock:
+                for index in batch:
+                    self._pending.pop(index, None)
+            done.set()
+        return len(batch)
 
     def tensors(self) -> list[torch.Tensor]:
         """Every tensor the cache holds now (for memory accounting; does not wait for the lock)."""
@@ -245,8 +278,11 @@ class FeatureCache:
         n = len(indices)
         padded = indices + [indices[-1]] * (self.batch_size - n) if self.pad_batch else indices
         images = self.frames.batch(padded).to(self.device, non_blocking=True)
-        out = self.encode(images)
-        self.stats.encoded += n
+        self._keep(indices, self.encode(images))
+
+    def _keep(self, indices: list[int], out: BackboneOut) -> None:
+        """Store the encoder's output for ``indices`` (under the lock)."""
+        self.stats.encoded += len(indices)
         self.stats.batches += 1
         fpn = out["backbone_fpn"]
         if self._pos_enc is None:
@@ -267,6 +303,8 @@ class FeatureCache:
             else:
                 self._level_dtypes = [self._storage_dtype] * len(fpn)
         for k, index in enumerate(indices):
+            if index in self._store:
+                continue  # stored meanwhile (encode_all beside a background batch)
             on_device = self._device_fits([f[k : k + 1] for f in fpn])
             levels = [
                 self._pack(f[k : k + 1], dtype, on_device)
