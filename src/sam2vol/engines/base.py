@@ -197,10 +197,14 @@ class Engine(ABC):
             reach = self.n_slices if max_slices is None else max_slices + 1
             end = max(start - reach, -1) if reverse else min(start + reach, self.n_slices)
             passes.append(Pass(end, reverse, fresh=n > 0 and reset_between))
-        for n, result in self._track_passes(objects, start, passes):
-            if n > 0 and result.slice_index == start:
-                continue  # the start slice was yielded by the first pass
-            yield result
+        walks = self._track_passes(objects, start, passes)
+        try:
+            for n, result in walks:
+                if n > 0 and result.slice_index == start:
+                    continue  # the start slice was yielded by the first pass
+                yield result
+        finally:
+            walks.close()  # now, not when collected: a second thread may still walk
 
     def _track_passes(
         self, objects: dict[int, ObjectPrompts], start: int, passes: list[Pass]
