@@ -351,6 +351,81 @@ def click_latency(args: argparse.Namespace) -> float:
     return ratio
 
 
+# Ways our engine can walk, as engine settings (toggled on one engine: same weights, same cache).
+WALK_MODES: dict[str, dict[str, bool]] = {
+    "sequential": {"overlap_walks": False},
+    "overlapped": {"overlap_walks": True},
+}
+
+
+def walks(args: argparse.Namespace) -> float:
+    """Re-propagation both ways by walk mode, 1 and 3 objects, against the official predictor.
+
+    Every slice is encoded first (as in every round of the iterative protocol
+    after the first), so our modes differ only in how they track; the
+    official predictor keeps only the last slice's features and re-encodes.
+    Each mode runs ``--repeats`` times in turn; the median counts. Returns the
+    last speed-up of the last mode over ``sequential``.
+    """
+    import statistics
+
+    image, truth = synthetic_volume(args.slices, args.slice_size)
+    key = args.slices // 2
+    shift = args.slice_size // 5
+    masks = [np.roll(truth[key], d, axis=1) for d in (0, shift, -shift)]
+    ours = Ours(args.checkpoint, args.image_size, args.device, compile=args.compile)
+    engine = ours.engine
+    official = None if args.skip_official else Official(ours)
+    print(
+        f"walks: {args.slices} slices of {args.slice_size} px, image size {args.image_size}, "
+        f"{args.checkpoint}, start {key}, features cached, median of {args.repeats}; "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    ratio = float("nan")
+    for n_obj in args.walk_objects:
+        engine.set_image(image, (1.0, 1.0, 1.0))
+        objects = {}
+        for oid in range(1, n_obj + 1):
+            p = SlicePrompts()
+            p.mask = masks[(oid - 1) % len(masks)]
+            p.result = engine.predict_slice(key, p, object_id=oid)
+            objects[oid] = {key: p}
+        engine.encode_all()
+        list(engine.propagate(objects, start=key))  # warm-up
+        seconds: dict[str, list[float]] = {mode: [] for mode in WALK_MODES}
+        for _ in range(args.repeats):
+            for mode, settings in WALK_MODES.items():
+                for name, value in settings.items():
+                    setattr(engine, name, value)
+                t0 = time.perf_counter()
+                for _ in engine.propagate(objects, start=key):
+                    pass
+                seconds[mode].append(time.perf_counter() - t0)
+        median = {mode: statistics.median(v) for mode, v in seconds.items()}
+        line = "  ".join(f"{mode} {t:.1f} s" for mode, t in median.items())
+        if official is not None:
+            official.start(image)
+            with official.quiet():
+                for oid, prompts in objects.items():
+                    official.predictor.add_new_mask(official.state, key, oid, prompts[key].mask)
+            t0 = time.perf_counter()
+            for _ in official.propagate(key, np.zeros(truth.shape, bool)):
+                pass
+            median["official"] = time.perf_counter() - t0
+            line += f"  official {median['official']:.1f} s (one run)"
+        print(f"  objects={n_obj}: {line}", flush=True)
+        for mode in list(WALK_MODES)[1:]:
+            ratio = median["sequential"] / median[mode]
+            versus = ""
+            if official is not None:
+                versus = f" {mode}_vs_official={median['official'] / median[mode]:.2f}"
+            print(f"  objects={n_obj} {mode}_vs_sequential={ratio:.2f}{versus}")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    print(f"{list(WALK_MODES)[-1]}_vs_sequential_objects_{args.walk_objects[-1]}={ratio:.2f}")
+    return ratio
+
+
 def rss_run(args: argparse.Namespace) -> None:
     """One propagation by one pipeline in this process; prints its peak RSS in MiB."""
     import resource
@@ -414,6 +489,13 @@ def main(argv: list[str] | None = None) -> int:
         help="only measure peak RSS per slice at two lengths, e.g. 8,16 (one process per run)",
     )
     parser.add_argument("--memory-sizes", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument(
+        "--walks",
+        action="store_true",
+        help="only time re-propagation by walk mode (overlapped, ...) against sequential",
+    )
+    parser.add_argument("--walk-objects", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rss-run", choices=["sam2vol", "official"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -424,6 +506,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.click_latency:
         click_latency(args)
+        return 0
+    if args.walks:
+        walks(args)
         return 0
     if args.rss_run:
         rss_run(args)

@@ -85,6 +85,21 @@ class SliceResult:
     confidence: float | None = None
 
 
+@dataclass(frozen=True)
+class Pass:
+    """One walk of a propagation: from the start towards ``end`` (exclusive).
+
+    Attributes:
+        end: Where the walk stops (exclusive).
+        reverse: Whether it walks to lower slice indices.
+        fresh: Forget the memory of earlier passes first.
+    """
+
+    end: int
+    reverse: bool
+    fresh: bool = False
+
+
 class Engine(ABC):
     """Base class of segmentation engines."""
 
@@ -198,14 +213,33 @@ class Engine(ABC):
             raise InputError(f"start slice {start} is outside 0..{self.n_slices - 1}")
         if max_slices is not None and max_slices < 0:
             raise InputError(f"max_slices must be >= 0, got {max_slices}")
-        passes = {"forward": [False], "backward": [True], "both": [False, True]}[direction]
-        for n, reverse in enumerate(passes):
+        passes = []
+        for n, reverse in enumerate(
+            {"forward": [False], "backward": [True], "both": [False, True]}[direction]
+        ):
             reach = self.n_slices if max_slices is None else max_slices + 1
             end = max(start - reach, -1) if reverse else min(start + reach, self.n_slices)
-            for result in self._track(objects, start, end, reverse, fresh=n > 0 and reset_between):
+            passes.append(Pass(end, reverse, fresh=n > 0 and reset_between))
+        walks = self._track_passes(objects, start, passes)
+        try:
+            for n, result in walks:
                 if n > 0 and result.slice_index == start:
                     continue  # the start slice was yielded by the first pass
                 yield result
+        finally:
+            walks.close()  # now, not when collected: a second thread may still walk
+
+    def _track_passes(
+        self, objects: dict[int, ObjectPrompts], start: int, passes: list[Pass]
+    ) -> Iterator[tuple[int, SliceResult]]:
+        """Run the passes of a propagation in order; yields (pass number, result).
+
+        Engines that can run a later pass while an earlier one is still going
+        (SAM 2) override this; the results must come in the same order.
+        """
+        for n, walk in enumerate(passes):
+            for result in self._track(objects, start, walk.end, walk.reverse, walk.fresh):
+                yield n, result
 
     @abstractmethod
     def _track(

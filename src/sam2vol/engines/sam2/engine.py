@@ -33,11 +33,12 @@ import numpy as np
 import torch
 
 from sam2vol.confidence import logit_confidence
-from sam2vol.engines.base import Engine, ObjectPrompts, SlicePrompts, SliceResult
+from sam2vol.engines.base import Engine, ObjectPrompts, Pass, SlicePrompts, SliceResult
 from sam2vol.engines.sam2.checkpoints import resolve_source
 from sam2vol.engines.sam2.feature_cache import CACHE_DTYPES, FeatureCache
 from sam2vol.engines.sam2.frames import SliceFrames
 from sam2vol.engines.sam2.models import shared_predictor
+from sam2vol.engines.sam2.overlap import OverlapStats, Undo, overlapped
 from sam2vol.engines.sam2.predictor import InferenceState, Sam2VolPredictor
 from sam2vol.errors import InputError
 
@@ -146,6 +147,10 @@ class Sam2Engine(Engine):
         compile_image_encoder: ``torch.compile`` the image encoder (CUDA only);
             it is always called with ``encode_batch_size`` slices (padded), so
             it compiles once.
+        overlap_walks: In a propagation both ways, start the backward walk in
+            a second thread once the forward walk is past the slices it reads
+            (:mod:`~sam2vol.engines.sam2.overlap`); same results, sooner. Not
+            with ``reset_between``.
         seed: Seed of a ``random:`` initialisation.
     """
 
@@ -165,6 +170,7 @@ class Sam2Engine(Engine):
         encode_batch_size: int | None = None,
         offload_state_to_cpu: bool = False,
         compile_image_encoder: bool = False,
+        overlap_walks: bool = True,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -215,6 +221,8 @@ class Sam2Engine(Engine):
             )
             compile_image_encoder = False
         self.compile_image_encoder = bool(compile_image_encoder)
+        self.overlap_walks = bool(overlap_walks)
+        self.overlap_stats = OverlapStats()  # of the last propagation both ways
         self.predictor: Sam2VolPredictor = shared_predictor(
             source,
             image_size=self.image_size,
@@ -490,6 +498,45 @@ class Sam2Engine(Engine):
     ) -> Iterator[SliceResult]:
         with self._foreground():
             yield from self._walk(objects, start, end, reverse, fresh)
+
+    def _track_passes(
+        self, objects: dict[int, ObjectPrompts], start: int, passes: list[Pass]
+    ) -> Iterator[tuple[int, SliceResult]]:
+        if not self.overlap_walks or len(passes) != 2 or passes[1].fresh:
+            yield from super()._track_passes(objects, start, passes)
+            return
+        forward, backward = passes
+        horizon = self.predictor.walk_horizon()
+        self.overlap_stats = OverlapStats()
+        with self._foreground():
+            yield from overlapped(
+                self._walk(objects, start, forward.end, False, False),
+                lambda: self._walk(objects, start, backward.end, True, False),
+                backward_frames=range(start, backward.end, -1),
+                ready=lambda result: result.slice_index >= start + horizon,
+                snapshot=lambda s: self._snapshot(list(objects), s),
+                stats=self.overlap_stats,
+            )
+
+    def _snapshot(self, oids: list[int], s: int) -> Undo:
+        """What puts the tracking outputs of slice ``s`` back as they are now."""
+        missing = object()
+        saved = []
+        for oid in oids:
+            state = self._objects[oid].state
+            outputs = state["output_dict_per_obj"][0]["non_cond_frame_outputs"]
+            tracked = state["frames_tracked_per_obj"][0]
+            saved.append((outputs, tracked, outputs.get(s, missing), tracked.get(s, missing)))
+
+        def undo() -> None:
+            for outputs, tracked, out, mark in saved:
+                for store, value in ((outputs, out), (tracked, mark)):
+                    if value is missing:
+                        store.pop(s, None)
+                    else:
+                        store[s] = value
+
+        return undo
 
     def _walk(
         self, objects: dict[int, ObjectPrompts], start: int, end: int, reverse: bool, fresh: bool

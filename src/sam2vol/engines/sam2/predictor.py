@@ -18,6 +18,7 @@ Everything else (prompts, memory, tracking) is the official code.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -65,6 +66,11 @@ class Sam2VolPredictor(SAM2VideoPredictor):
         # bf16 autocast on CUDA (None: full precision).
         self.autocast_dtype: torch.dtype | None = None
         self._guard_memory_dtype()
+        # The direction of the walk running in this thread (for the cache's look-ahead).
+        self._walk = threading.local()
+        # Two walks may run at once (overlapped): one at a time through the state's
+        # one-frame feature slot.
+        self._feature_slot = threading.Lock()
 
     def _guard_memory_dtype(self) -> None:
         """Let full-precision tracking attend to a memory of bf16 features only.
@@ -134,9 +140,8 @@ class Sam2VolPredictor(SAM2VideoPredictor):
             "output_dict_per_obj": {},
             "temp_output_dict_per_obj": {},
             "frames_tracked_per_obj": {},
-            # Ours: the feature cache and the direction of travel (for look-ahead).
+            # Ours: the feature cache.
             "feature_cache": cache,
-            "walk_step": 1,
         }
         return state
 
@@ -145,20 +150,41 @@ class Sam2VolPredictor(SAM2VideoPredictor):
     ) -> Any:
         cache: FeatureCache | None = inference_state.get("feature_cache")
         if cache is not None:
-            step = inference_state.get("walk_step", 1)
+            step = getattr(self._walk, "step", 1)
             n = inference_state["num_frames"]
             ahead = range(frame_idx + step, -1 if step < 0 else n, step)
             backbone_out = cache.features(frame_idx, ahead=ahead)
             # Hand it to the official code through its one-frame cache; the
             # image itself is never used downstream.
             placeholder = torch.empty(1, 3, 0, 0, device=self.device)
-            inference_state["cached_features"] = {frame_idx: (placeholder, backbone_out)}
+            with self._feature_slot:
+                inference_state["cached_features"] = {frame_idx: (placeholder, backbone_out)}
+                return super()._get_image_feature(inference_state, frame_idx, batch_size)
         return super()._get_image_feature(inference_state, frame_idx, batch_size)
 
     def begin_walk(self, inference_state: InferenceState, reverse: bool) -> None:
-        """Prepare a walk like the official ``propagate_in_video`` does before its loop."""
+        """Prepare a walk like the official ``propagate_in_video`` does before its loop.
+
+        Call it in the thread that runs the walk (the cache's look-ahead follows
+        the direction per thread).
+        """
         self.propagate_in_video_preflight(inference_state)
-        inference_state["walk_step"] = -1 if reverse else 1
+        self._walk.step = -1 if reverse else 1
+
+    def walk_horizon(self) -> int:
+        """How far behind its current slice a walk reads other slices' outputs.
+
+        The memory bank (``num_maskmem - 1`` earlier slices, every
+        ``memory_temporal_stride_for_eval``-th) and the object-pointer window
+        (``max_obj_ptrs_in_encoder - 1`` slices), as
+        ``_prepare_memory_conditioned_features`` picks them; conditioning
+        slices aside, which walks never change. An upper bound: 15 with the
+        usual settings.
+        """
+        stride = self.memory_temporal_stride_for_eval
+        memory = (self.num_maskmem - 1) * stride + 2 if self.num_maskmem > 0 else 0
+        pointers = self.max_obj_ptrs_in_encoder - 1 if self.use_obj_ptrs_in_encoder else 0
+        return max(memory, pointers)
 
     @torch.inference_mode()
     def track_slice(
