@@ -125,6 +125,21 @@ def test_replaying_the_log_reproduces_the_run(case, name):
     assert again.to_json_dict()["events"] == result.to_json_dict()["events"]
 
 
+def test_protocols_and_replays_never_encode_in_the_background(case):
+    """A simulated user is never idle; background batches would make GPU runs unrepeatable."""
+    volume = case[0]
+    calls = []
+
+    def recording():
+        engine = ThresholdEngine()
+        engine.start_background_encoding = lambda *args, **kwargs: calls.append(args)
+        return engine
+
+    result = create_protocol("he2024").run(volume, case[1], recording(), seed=0)
+    replay(volume, result.to_json_dict()["events"], recording(), axis=result.axis)
+    assert result.status == "ok" and calls == []
+
+
 def test_absent_object_and_bad_specs(case):
     volume, reference = case
     result = create_protocol("dong2024").run(volume, np.zeros_like(reference), ThresholdEngine())

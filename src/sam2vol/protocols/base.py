@@ -364,7 +364,15 @@ class Protocol(ABC):
                 np.take(volume.data, kept, axis=full.slice_axis), volume.affine, volume.source
             )
             video_reference = np.take(reference, kept, axis=full.slice_axis)
-        session = Session(video, engine, axis=axis, intensity=intensity)  # type: ignore[arg-type]
+        # No background encoding: a simulated user is never idle, and on a GPU the batches it
+        # would form depend on timing (rounding too), so a run would not replay exactly.
+        session = Session(
+            video,
+            engine,
+            axis=axis,
+            intensity=intensity,
+            background_encoding=False,
+        )
         set_image = time.perf_counter() - start
         g = session.geometry
         scopes = tuple(dict.fromkeys(("all", "foreground", self.eval_slices)))
@@ -434,6 +442,12 @@ def replay(
     """
     from sam2vol.prompts import event_from_dict
 
-    session = Session(volume, engine, axis=axis, intensity=intensity)  # type: ignore[arg-type]
+    session = Session(
+        volume,
+        engine,
+        axis=axis,
+        intensity=intensity,
+        background_encoding=False,
+    )
     session.replay([event_from_dict(e) for e in events])
     return session
