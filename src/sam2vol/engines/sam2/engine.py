@@ -34,11 +34,12 @@ import torch
 
 from sam2vol.confidence import logit_confidence
 from sam2vol.engines.base import Engine, ObjectPrompts, SlicePrompts, SliceResult
+from sam2vol.engines.sam2.batched import track_objects
 from sam2vol.engines.sam2.checkpoints import resolve_source
 from sam2vol.engines.sam2.feature_cache import CACHE_DTYPES, FeatureCache
 from sam2vol.engines.sam2.frames import SliceFrames
 from sam2vol.engines.sam2.models import shared_predictor
-from sam2vol.engines.sam2.predictor import InferenceState, Sam2VolPredictor
+from sam2vol.engines.sam2.predictor import InferenceState, Sam2VolPredictor, TrackedSlice
 from sam2vol.errors import InputError
 
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -147,6 +148,11 @@ class Sam2Engine(Engine):
             it is always called with ``encode_batch_size`` slices (padded), so
             it compiles once.
         seed: Seed of a ``random:`` initialisation.
+        batch_objects: Track several objects through one tracking step per
+            slice (objects whose memories have the same layout share one
+            memory-attention call; SAM heads and memory encoder run once for
+            all); the same results as tracking them one after the other (the
+            official 2.1 loop, ``False``) up to rounding.
     """
 
     name: ClassVar[str] = "sam2"
@@ -166,6 +172,7 @@ class Sam2Engine(Engine):
         offload_state_to_cpu: bool = False,
         compile_image_encoder: bool = False,
         seed: int = 0,
+        batch_objects: bool = True,
     ) -> None:
         super().__init__()
         if checkpoint is None or str(checkpoint).strip() == "":
@@ -208,6 +215,7 @@ class Sam2Engine(Engine):
             raise InputError(f"encode batch size must be >= 1, got {encode_batch_size}")
         self.encode_batch_size = int(encode_batch_size)
         self.offload_state_to_cpu = bool(offload_state_to_cpu)
+        self.batch_objects = bool(batch_objects)
 
         if compile_image_encoder and self.device.type != "cuda":
             warnings.warn(
@@ -262,6 +270,7 @@ class Sam2Engine(Engine):
             "precision": self.precision,
             "correction_as_cond": self.correction_as_cond,
             "stop_after_empty": self.stop_after_empty,
+            "batch_objects": self.batch_objects,
         }
 
     def forget_object(self, object_id: int) -> None:
@@ -467,10 +476,8 @@ class Sam2Engine(Engine):
                     stack.enter_context(self.predictor.hide_memory(track.state, keep))
             for s in range(start, end, step):
                 result = SliceResult(s, {}, {}, {})
-                for oid, track in zip(oids, tracks, strict=True):
-                    out = self.predictor.track_slice(
-                        track.state, s, reverse=reverse, skip=stopped[oid]
-                    )
+                outs = self._track_slice(tracks, s, reverse, [stopped[oid] for oid in oids])
+                for oid, track, out in zip(oids, tracks, outs, strict=True):
                     logits = out.logits[0, 0].cpu().numpy()
                     result.logits[oid] = logits
                     result.masks[oid] = logits > 0
@@ -479,6 +486,18 @@ class Sam2Engine(Engine):
                     sure = logit_confidence(logits, out.object_scores[0])
                     result.confidence = min(sure, result.confidence or 1.0)
                 yield result
+
+    def _track_slice(
+        self, tracks: list[_ObjectTrack], s: int, reverse: bool, skip: list[bool]
+    ) -> list[TrackedSlice]:
+        """One slice for every object: batched (``batch_objects``) or one after the other."""
+        states = [track.state for track in tracks]
+        if self.batch_objects:
+            return track_objects(self.predictor, states, s, reverse=reverse, skip=skip)
+        return [
+            self.predictor.track_slice(state, s, reverse=reverse, skip=skipped)
+            for state, skipped in zip(states, skip, strict=True)
+        ]
 
     def _update_stop(
         self,
