@@ -30,7 +30,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 N = 24  # >= 16 + 6: the pointer window and the 6-frame memory bank are full
 ATOL = 1e-4
 BF16_RTOL = 2**-7  # memories are stored in bfloat16: one unit in the last place
-OBJECT_SCORE_SHIFT = 0.05  # seed 3: object scores straddle 0 on this volume
+OBJECT_SCORE_SHIFT = 0.029  # seed 3: each object present on some slices, absent on others
 START = 12
 
 
@@ -186,7 +186,7 @@ def test_three_objects_batched_match_official(engines, groups, monkeypatch):
     assert any(len(g) == 3 for slice_groups in groups for g in slice_groups)
     # Objects absent on some slices, present on others (negative and positive scores).
     scores = {oid: [r.scores[oid] for r in results] for oid in (1, 2, 3)}
-    assert any(min(s) < 0 < max(s) for s in scores.values()), scores
+    assert all(min(s) < 0 < max(s) for s in scores.values()), scores
 
     # Corrections on both sides of the start, then a second propagation.
     objects = corrections(eng, objects)
