@@ -216,9 +216,9 @@ def _track_batch(
     """Track every state's object on a slice that is none of theirs, in one batch."""
     output_dicts = [state["output_dict_per_obj"][0] for state in states]
     batched = _BatchedModel(predictor, output_dicts)
-    # The first state stands in for all in the official call (frames, features, storage
-    # device); fresh constants, so that each state's own are set below as officially.
-    shared = dict(states[0], constants={}, cached_features={})
+    # A copy of the first state stands in for all in the official call (frames, features,
+    # storage device), with fresh constants: each state's own are set below, as officially.
+    shared = dict(states[0], constants={})
     with predictor.autocast():
         out, pred_masks = batched._run_single_frame_inference(
             inference_state=shared,

@@ -3,7 +3,9 @@
 Each object has its own inference state (the official predictor tracks the
 objects of one state independently anyway), all sharing one feature cache, so
 every slice goes through the image encoder at most once per
-:meth:`~sam2vol.engines.base.Engine.set_image`.
+:meth:`~sam2vol.engines.base.Engine.set_image`. With ``batch_objects`` (the
+default) the objects to track on a slice go through one batched tracking step
+(:mod:`sam2vol.engines.sam2.batched`).
 
 Prompts reach the model as in the official interactive flow: a prompt on a
 slice the object was never tracked on starts from that slice alone; a prompt
