@@ -238,3 +238,23 @@ def test_one_object_batched_is_the_sequential_path(engines):
     for r, q in zip(*results, strict=True):
         np.testing.assert_array_equal(r.logits[1], q.logits[1])
         assert r.scores[1] == q.scores[1]
+
+
+def test_models_coupling_the_batch_rows_are_tracked_one_by_one(engines, monkeypatch):
+    """``non_overlap_masks_for_mem_enc`` mixes the objects of a batch: no batching then."""
+    from sam2vol.engines.sam2 import batched
+
+    eng, _ = engines
+    calls = []
+    track_batch = batched._track_batch
+    monkeypatch.setattr(
+        batched, "_track_batch", lambda *a, **k: calls.append(1) or track_batch(*a, **k)
+    )
+    eng.set_image(eng.image, eng.spacing_mm)
+    objects = first_prompts(eng)
+    list(eng.propagate(objects, start=START, max_slices=1))
+    assert calls  # batched by default
+    calls.clear()
+    monkeypatch.setattr(eng.predictor, "non_overlap_masks_for_mem_enc", True)
+    list(eng.propagate(objects, start=START, max_slices=1))
+    assert not calls
