@@ -31,6 +31,12 @@ Prints a table and, last, ``iterative_speedup_vs_official=<x>``.
 Usage:
     python benchmarks/propagation.py [--slices 60] [--image-size 512] [--quick]
     python benchmarks/propagation.py --checkpoint random:sam2.1_hiera_l --slices 24
+    python benchmarks/propagation.py --batched-objects --slices 24 --image-size 256 --repeats 3
+
+``--batched-objects`` times one propagation (both ways) of 1 and 3 objects by
+our batched engine, our sequential one (``batch_objects=False``) and the
+official predictor, taking turns a slice at a time, and prints
+``objects=N batched_vs_sequential=... batched_vs_official=...``.
 """
 
 from __future__ import annotations
@@ -353,8 +359,10 @@ def click_latency(args: argparse.Namespace) -> float:
 
 # Ways our engine can walk, as engine settings (toggled on one engine: same weights, same cache).
 WALK_MODES: dict[str, dict[str, bool]] = {
-    "sequential": {"overlap_walks": False},
-    "overlapped": {"overlap_walks": True},
+    "sequential": {"overlap_walks": False, "batch_objects": False},
+    "batched": {"overlap_walks": False, "batch_objects": True},
+    "overlapped": {"overlap_walks": True, "batch_objects": False},
+    "both": {"overlap_walks": True, "batch_objects": True},
 }
 
 
@@ -465,6 +473,121 @@ def memory_slope(args: argparse.Namespace, lengths: tuple[int, int]) -> None:
             )
 
 
+# ----- several objects: batched against sequential tracking ---------------------------------
+class ManyObjects:
+    """Our engine with several objects, batched or tracked one after the other."""
+
+    def __init__(self, engine: Any, encoder: EncoderMeter, name: str) -> None:
+        self.engine, self.encoder, self.name = engine, encoder, name
+
+    def start(self, image: np.ndarray) -> None:
+        self.engine.set_image(image, (1.0, 1.0, 1.0))
+        self.objects: dict[int, dict[int, SlicePrompts]] = {}
+
+    def prompt_masks(self, s: int, masks: list[np.ndarray]) -> None:
+        for oid, mask in enumerate(masks, start=1):
+            p = SlicePrompts()
+            p.mask = mask
+            p.result = self.engine.predict_slice(s, p, object_id=oid)
+            self.objects[oid] = {s: p}
+
+    def propagate(self, start: int) -> Iterator[None]:
+        for _ in self.engine.propagate(self.objects, start=start, direction="both"):
+            yield
+
+
+class OfficialObjects(Official):
+    """The official pipeline with several objects in one state (tracked one after the other)."""
+
+    def prompt_masks(self, s: int, masks: list[np.ndarray]) -> None:
+        with self.quiet():
+            for oid, mask in enumerate(masks, start=1):
+                self.predictor.add_new_mask(self.state, s, oid, mask)
+
+    def propagate(self, start: int) -> Iterator[None]:  # type: ignore[override]
+        for reverse in (False, True):
+            frames = self.predictor.propagate_in_video(
+                self.state, start_frame_idx=start, reverse=reverse
+            )
+            while True:
+                with self.quiet():
+                    frame = next(frames, None)
+                if frame is None:
+                    break
+                _ = (frame[2] > 0).cpu().numpy()  # every object's mask, as a caller reads them
+                yield
+
+
+def object_masks(truth: np.ndarray, n: int) -> list[np.ndarray]:
+    """``n`` different masks on one slice: the organ, then shifted copies of it."""
+    size = truth.shape[-1]
+    return [np.roll(truth, (k * size // 5, -k * size // 7), axis=(0, 1)) for k in range(n)]
+
+
+def many_objects(pipe: Any, image: np.ndarray, masks: list[np.ndarray], key: int) -> Steps:
+    """One propagation, both ways, of several objects prompted by masks on the key slice."""
+    pipe.start(image)
+    yield False
+    pipe.prompt_masks(key, masks)
+    yield False
+    for _ in pipe.propagate(key):
+        yield False
+    yield True
+
+
+def batched_objects(args: argparse.Namespace) -> None:
+    """Batched tracking of 1 and 3 objects against our sequential path and the official one.
+
+    The three pipelines take turns a slice at a time. Prints, per object count,
+    total-time ratios and the ratio without the image encoder (tracking alone).
+    """
+    from sam2vol.engines.sam2 import Sam2Engine
+
+    image, truth = synthetic_volume(args.slices, args.slice_size)
+    key = args.slices // 2
+    ours = Ours(args.checkpoint, args.image_size, args.device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sequential = Sam2Engine(
+            checkpoint=args.checkpoint,
+            image_size=args.image_size,
+            device=args.device,
+            batch_objects=False,
+        )
+    assert sequential.predictor is ours.engine.predictor  # one model: one encoder meter
+    pipes: list[Any] = [
+        ManyObjects(ours.engine, ours.encoder, "batched"),
+        ManyObjects(sequential, ours.encoder, "sequential"),
+        OfficialObjects(ours),
+    ]
+    small_image, small_truth = synthetic_volume(6, args.slice_size, seed=1)
+    for n in (1, 3):  # warm-up, every pipeline and batch shape
+        masks = object_masks(small_truth[3], n)
+        lockstep("warm-up", pipes, lambda p, m=masks: many_objects(p, small_image, m, 3))
+    lines = []
+    for n in (1, 3):
+        masks = object_masks(truth[key], n)
+        runs: dict[str, list[Timing]] = {}
+        for _ in range(args.repeats):
+            task = f"objects={n}"
+            for t in lockstep(task, pipes, lambda p, m=masks: many_objects(p, image, m, key)):
+                runs.setdefault(t.pipeline, []).append(t)
+        pairs = zip(runs["batched"], runs["sequential"], strict=True)
+        per_run = " ".join(f"{s.seconds / b.seconds:.2f}" for b, s in pairs)
+        print(f"  objects={n} batched_vs_sequential per run: {per_run}")
+        total = {k: sum(t.seconds for t in v) for k, v in runs.items()}
+        tracking = {k: sum(t.other_seconds for t in v) for k, v in runs.items()}
+        lines.append(
+            f"objects={n} batched_vs_sequential={total['sequential'] / total['batched']:.2f} "
+            f"batched_vs_official={total['official'] / total['batched']:.2f} "
+            f"without_encoder_batched_vs_sequential="
+            f"{tracking['sequential'] / tracking['batched']:.2f}"
+        )
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    for line in lines:
+        print(line)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=60)
@@ -492,10 +615,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--walks",
         action="store_true",
-        help="only time re-propagation by walk mode (overlapped, ...) against sequential",
+        help="only time re-propagation by walk mode (batched, overlapped) against sequential",
     )
     parser.add_argument("--walk-objects", type=int, nargs="+", default=[1, 3])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--batched-objects",
+        action="store_true",
+        help="only time 1 and 3 objects: batched tracking against sequential and official",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="runs of --walks, --batched-objects")
     parser.add_argument("--rss-run", choices=["sam2vol", "official"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -512,6 +640,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.rss_run:
         rss_run(args)
+        return 0
+    if args.batched_objects:
+        batched_objects(args)
         return 0
     if args.memory_slope:
         a, b = (int(v) for v in args.memory_slope.split(","))

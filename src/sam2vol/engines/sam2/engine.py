@@ -3,7 +3,9 @@
 Each object has its own inference state (the official predictor tracks the
 objects of one state independently anyway), all sharing one feature cache, so
 every slice goes through the image encoder at most once per
-:meth:`~sam2vol.engines.base.Engine.set_image`.
+:meth:`~sam2vol.engines.base.Engine.set_image`. With ``batch_objects`` (the
+default) the objects to track on a slice go through one batched tracking step
+(:mod:`sam2vol.engines.sam2.batched`).
 
 Prompts reach the model as in the official interactive flow: a prompt on a
 slice the object was never tracked on starts from that slice alone; a prompt
@@ -34,12 +36,13 @@ import torch
 
 from sam2vol.confidence import logit_confidence
 from sam2vol.engines.base import Engine, ObjectPrompts, Pass, SlicePrompts, SliceResult
+from sam2vol.engines.sam2.batched import track_objects
 from sam2vol.engines.sam2.checkpoints import resolve_source
 from sam2vol.engines.sam2.feature_cache import CACHE_DTYPES, FeatureCache
 from sam2vol.engines.sam2.frames import SliceFrames
 from sam2vol.engines.sam2.models import shared_predictor
 from sam2vol.engines.sam2.overlap import OverlapStats, Undo, overlapped
-from sam2vol.engines.sam2.predictor import InferenceState, Sam2VolPredictor
+from sam2vol.engines.sam2.predictor import InferenceState, Sam2VolPredictor, TrackedSlice
 from sam2vol.errors import InputError
 
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -152,6 +155,11 @@ class Sam2Engine(Engine):
             (:mod:`~sam2vol.engines.sam2.overlap`); same results, sooner. Not
             with ``reset_between``.
         seed: Seed of a ``random:`` initialisation.
+        batch_objects: Track several objects through one tracking step per
+            slice (objects whose memories have the same layout share one
+            memory-attention call; SAM heads and memory encoder run once for
+            all); the same results as tracking them one after the other (the
+            official 2.1 loop, ``False``) up to rounding.
     """
 
     name: ClassVar[str] = "sam2"
@@ -172,6 +180,7 @@ class Sam2Engine(Engine):
         compile_image_encoder: bool = False,
         overlap_walks: bool = True,
         seed: int = 0,
+        batch_objects: bool = True,
     ) -> None:
         super().__init__()
         if checkpoint is None or str(checkpoint).strip() == "":
@@ -214,6 +223,7 @@ class Sam2Engine(Engine):
             raise InputError(f"encode batch size must be >= 1, got {encode_batch_size}")
         self.encode_batch_size = int(encode_batch_size)
         self.offload_state_to_cpu = bool(offload_state_to_cpu)
+        self.batch_objects = bool(batch_objects)
 
         if compile_image_encoder and self.device.type != "cuda":
             warnings.warn(
@@ -271,6 +281,8 @@ class Sam2Engine(Engine):
             "precision": self.precision,
             "correction_as_cond": self.correction_as_cond,
             "stop_after_empty": self.stop_after_empty,
+            "batch_objects": self.batch_objects,
+            "overlap_walks": self.overlap_walks,
         }
 
     def forget_object(self, object_id: int) -> None:
@@ -568,10 +580,8 @@ class Sam2Engine(Engine):
                     stack.enter_context(self.predictor.hide_memory(track.state, keep))
             for s in range(start, end, step):
                 result = SliceResult(s, {}, {}, {})
-                for oid, track in zip(oids, tracks, strict=True):
-                    out = self.predictor.track_slice(
-                        track.state, s, reverse=reverse, skip=stopped[oid]
-                    )
+                outs = self._track_slice(tracks, s, reverse, [stopped[oid] for oid in oids])
+                for oid, track, out in zip(oids, tracks, outs, strict=True):
                     logits = out.logits[0, 0].cpu().numpy()
                     result.logits[oid] = logits
                     result.masks[oid] = logits > 0
@@ -580,6 +590,18 @@ class Sam2Engine(Engine):
                     sure = logit_confidence(logits, out.object_scores[0])
                     result.confidence = min(sure, result.confidence or 1.0)
                 yield result
+
+    def _track_slice(
+        self, tracks: list[_ObjectTrack], s: int, reverse: bool, skip: list[bool]
+    ) -> list[TrackedSlice]:
+        """One slice for every object: batched (``batch_objects``) or one after the other."""
+        states = [track.state for track in tracks]
+        if self.batch_objects:
+            return track_objects(self.predictor, states, s, reverse=reverse, skip=skip)
+        return [
+            self.predictor.track_slice(state, s, reverse=reverse, skip=skipped)
+            for state, skipped in zip(states, skip, strict=True)
+        ]
 
     def _update_stop(
         self,
