@@ -2,7 +2,8 @@
 # The SAM 2 engine's GPU checks, in under 8 minutes on one GPU (run from the repository root):
 #   1. the equivalence tests against Meta's SAM2VideoPredictor on CUDA, float32 and bf16 autocast;
 #   2. benchmarks/propagation.py --device cuda: tiny and large at image size 1024, 200 slices,
-#      with and without torch.compile (the compiled runs time our engine only);
+#      with and without torch.compile (the compiled runs time our engine only), and the walk
+#      modes (batched objects, overlapped walks) on 100 slices, 1 and 3 objects;
 #   3. benchmarks/train_step.py --devices cuda.
 # Each step has its own time limit, so one slow step cannot eat the others' time. The log goes to
 # $OUT/gpu_check.log (or ./gpu_check.log). Packages not installed (sam2, hydra) can be put on
@@ -29,12 +30,15 @@ step() {  # step SECONDS NAME COMMAND...
 } 2>&1 | tee -a "$LOG"
 
 TESTS="tests/engines/test_sam2_equivalence.py tests/engines/test_sam2_equivalence_long.py
-  tests/engines/test_sam2_feature_cache.py"
+  tests/engines/test_sam2_feature_cache.py tests/engines/test_sam2_overlap.py"
 # float32 and bf16 side by side (16 CPU cores; the GPU is mostly idle in these small tests).
 # float32 encodes one slice per call, as the official predictor does: cuDNN's TF32 convolutions
 # round differently at other batch sizes (benchmarks/RESULTS.md).
+# Batched objects are compared in float32 only: under bf16, batch-size-dependent kernels round
+# differently (up to 5e-3 in logits on the CPU, benchmarks/RESULTS.md).
 SAM2VOL_TEST_DEVICE=cuda SAM2VOL_TEST_PRECISION=float32 SAM2VOL_TEST_ENCODE_BATCH=1 timeout 120 \
-  python3 -m pytest -q -p no:cacheprovider -x $TESTS >"${LOG%.log}_fp32.log" 2>&1 &
+  python3 -m pytest -q -p no:cacheprovider -x $TESTS tests/engines/test_sam2_batched.py \
+  >"${LOG%.log}_fp32.log" 2>&1 &
 SAM2VOL_TEST_DEVICE=cuda SAM2VOL_TEST_PRECISION=bfloat16 timeout 120 \
   python3 -m pytest -q -p no:cacheprovider $TESTS -k "not feature_cache" \
   >"${LOG%.log}_bf16.log" 2>&1 &
@@ -45,11 +49,12 @@ for p in fp32 bf16; do
 done
 
 BENCH="python3 benchmarks/propagation.py --device cuda --slices 200 --image-size 1024"
-step 90 "tiny, 1024, 200 slices" $BENCH --checkpoint random:sam2.1_hiera_t
-step 70 "tiny, 1024, 200 slices, compiled (ours only)" \
+step 80 "tiny, 1024, 200 slices" $BENCH --checkpoint random:sam2.1_hiera_t
+step 60 "tiny, 1024, 200 slices, compiled (ours only)" \
   $BENCH --checkpoint random:sam2.1_hiera_t --compile --skip-official
-step 110 "large, 1024, 200 slices, 4 rounds" $BENCH --checkpoint random:sam2.1_hiera_l --rounds 4
-step 60 "large, 1024, 200 slices, 4 rounds, compiled (ours only)" \
-  $BENCH --checkpoint random:sam2.1_hiera_l --rounds 4 --compile --skip-official
+step 100 "large, 1024, 200 slices, 4 rounds" $BENCH --checkpoint random:sam2.1_hiera_l --rounds 4
+step 80 "walk modes, tiny, 1024, 100 slices, 1 and 3 objects (ours only)" \
+  python3 benchmarks/propagation.py --device cuda --walks --slices 100 --image-size 1024 \
+  --repeats 1 --skip-official
 step 40 "train step" python3 benchmarks/train_step.py --devices cuda
 echo "=== done" | tee -a "$LOG"
