@@ -51,8 +51,9 @@ def image() -> np.ndarray:
     return volume(n_slices=N)
 
 
-def test_overlapped_walks_match_official(image, monkeypatch):
-    eng = make_engine()
+@pytest.mark.parametrize("batched", [False, True], ids=["one-by-one", "batched"])
+def test_overlapped_walks_match_official(image, monkeypatch, batched):
+    eng = make_engine(batch_objects=batched)
     eng.set_image(image, (2.0, 1.0, 1.0))
     official = official_predictor(eng)
     state = official_state(official, eng, monkeypatch)
