@@ -129,6 +129,9 @@ def overlapped(
                 return
             yield 1, item[0]
     finally:
+        close = getattr(forward, "close", None)
+        if close is not None:
+            close()
         if worker is not None:
             worker.halt.set()
             worker.join()
