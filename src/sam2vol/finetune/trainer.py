@@ -38,7 +38,7 @@ import torch
 
 from sam2vol.datasets import open_dataset
 from sam2vol.engines.sam2.checkpoints import resolve_source
-from sam2vol.engines.sam2.engine import pick_device
+from sam2vol.engines.sam2.device import pick_device
 from sam2vol.errors import InputError
 from sam2vol.finetune.clips import CaseSlices, ClipData, load_case, sample_clips
 from sam2vol.finetune.config import TrainConfig

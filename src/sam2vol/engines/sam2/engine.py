@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,8 +35,10 @@ import torch
 
 from sam2vol.confidence import logit_confidence
 from sam2vol.engines.base import Engine, ObjectPrompts, Pass, SlicePrompts, SliceResult
+from sam2vol.engines.sam2.background import BackgroundEncoder
 from sam2vol.engines.sam2.batched import track_objects
 from sam2vol.engines.sam2.checkpoints import resolve_source
+from sam2vol.engines.sam2.device import pick_device
 from sam2vol.engines.sam2.feature_cache import CACHE_DTYPES, FeatureCache
 from sam2vol.engines.sam2.frames import SliceFrames
 from sam2vol.engines.sam2.models import shared_predictor
@@ -79,42 +80,6 @@ class _ObjectTrack:
     state: InferenceState
     applied: dict[int, _Fingerprint] = field(default_factory=dict)
     logits: dict[int, np.ndarray] = field(default_factory=dict)
-
-
-def mps_works() -> bool:
-    """Whether MPS is there and runs what SAM 2 needs (bfloat16 memories: macOS 14 or later)."""
-    mps = getattr(torch.backends, "mps", None)
-    if mps is None or not mps.is_available():
-        return False
-    try:
-        x = torch.ones(2, 2, device="mps", dtype=torch.bfloat16)
-        return bool(((x @ x).float().sum() == 8).item())
-    except (RuntimeError, TypeError):
-        return False
-
-
-def pick_device(device: str) -> torch.device:
-    """``auto`` -> CUDA, else MPS where it works, else CPU; otherwise the named device (checked)."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if mps_works():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise InputError(f"--device must be auto, cpu, cuda or mps, got {device!r}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available")
-    if dev.type == "mps" and not mps_works():
-        raise InputError(
-            "--device mps: MPS is not available or cannot run bfloat16 (SAM 2 keeps its "
-            "memories in bfloat16; that needs macOS 14 or later); use --device cpu"
-        )
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise InputError(f"--device must be auto, cpu, cuda or mps, got {device!r}")
-    return dev
 
 
 class Sam2Engine(Engine):
@@ -248,7 +213,7 @@ class Sam2Engine(Engine):
         self._last_objects: dict[int, ObjectPrompts] = {}
         self.last_logits: np.ndarray | None = None
         self._busy = 0  # foreground calls running (background encoding waits)
-        self._prefetch: _Prefetch | None = None
+        self._prefetch: BackgroundEncoder | None = None
         self._prefetch_lock = threading.Lock()  # start, re-centre and stop come from any thread
 
     # ----- session ---------------------------------------------------------------------------
@@ -330,7 +295,7 @@ class Sam2Engine(Engine):
                 # Ended (all encoded, or the budget was spent: memory may have been freed since).
                 keep_going = keep_going or running.keep_going
                 self._stop_prefetch()
-            self._prefetch = _Prefetch(self, self.cache, order, keep_going)
+            self._prefetch = BackgroundEncoder(self, self.cache, order, keep_going)
             self._prefetch.start()
 
     def stop_background_encoding(self) -> None:
@@ -639,39 +604,3 @@ def _host_bytes(obj: Any, seen: set[int]) -> int:
     if isinstance(obj, list | tuple):
         return sum(_host_bytes(item, seen) for item in list(obj))
     return 0
-
-
-class _Prefetch(threading.Thread):
-    """Encodes slices in ``order`` into ``cache`` while the engine is idle."""
-
-    def __init__(
-        self,
-        engine: Sam2Engine,
-        cache: FeatureCache,
-        order: list[int],
-        keep_going: Callable[[], bool] | None = None,
-    ) -> None:
-        super().__init__(name="sam2vol-prefetch", daemon=True)
-        self.engine = engine
-        self.cache = cache
-        self.order = order
-        self.keep_going = keep_going
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            if self.engine._busy:
-                time.sleep(0.02)  # the user acts: wait
-                continue
-            if self.keep_going is not None and not self.keep_going():
-                return
-            todo = [s for s in self.order if s not in self.cache]
-            stored = self.cache.stats.stored
-            if not todo or self.cache.encode_some(todo) == 0:
-                return
-            if self.cache.stats.stored == stored:
-                return  # the memory budget is spent
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join()
