@@ -31,7 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 N = 24  # >= 16 + 6: the pointer window and the 6-frame memory bank are full
 ATOL = 1e-4
-OBJECT_SCORE_SHIFT = 0.05  # seed 3: +0.08 on the prompted slice, about +0.03 elsewhere
+OBJECT_SCORE_SHIFT = 0.029  # seed 3: tracked slices on both sides of 0 (0.05 left all absent)
 
 
 def as_np(x) -> np.ndarray:
@@ -143,8 +143,8 @@ def test_max_slices_and_absent_objects_match_official(long_engine, monkeypatch):
     # Without a limit, through slices where the model sees no object (score < 0).
     results = list(eng.propagate({1: {start: prompt}}))
     compare(results, official_both(official, state, start), (1,))
-    scores = [r.scores[1] for r in results]
-    assert min(scores) < 0 < max(scores), scores
+    tracked = [r.scores[1] for r in results if r.slice_index != start]
+    assert min(tracked) < 0 < max(tracked), tracked  # tracked slices absent and present
 
 
 def test_bf16_autocast_matches_official_under_the_same_autocast(monkeypatch):
