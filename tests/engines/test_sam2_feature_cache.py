@@ -172,3 +172,18 @@ def test_a_background_batch_does_not_hold_up_other_slices():
     expected = encode(frames().batch([3]))["backbone_fpn"]
     for ours, theirs in zip(cache.features(3)["backbone_fpn"], expected, strict=True):
         assert torch.equal(ours, theirs)
+
+
+def test_over_the_budget_a_look_up_gets_its_own_slice():
+    """With the budget spent, a batch encoded ahead must not hand out another slice's features."""
+    encode, calls = toy_encoder((torch.float32, torch.float32))
+    f = frames()
+    cache = FeatureCache(
+        f, encode, device=torch.device("cpu"), dtype="float32", budget_bytes=1, batch_size=4
+    )
+    out = cache.features(0, ahead=[1, 2, 3])
+    assert calls == [4] and cache.stats.stored == 0
+    for i in range(4):
+        own = features(f.batch([i]), (torch.float32, torch.float32))["backbone_fpn"]
+        same = all(torch.equal(a, b) for a, b in zip(out["backbone_fpn"], own, strict=True))
+        assert same == (i == 0), i

@@ -302,6 +302,7 @@ class FeatureCache:
                 self._storage_dtype = self._level_dtypes[-1]
             else:
                 self._level_dtypes = [self._storage_dtype] * len(fpn)
+        kept_recent = False
         for k, index in enumerate(indices):
             if index in self._store:
                 continue  # stored meanwhile (encode_all beside a background batch)
@@ -318,8 +319,11 @@ class FeatureCache:
                 self.stats.bytes += nbytes
                 if on_device:
                     self.stats.device_bytes += nbytes
-            else:
+            elif not kept_recent:
+                # Over the budget: keep the first such slice of the batch (the one a look-up
+                # asked for comes first), not the last.
                 self._recent = (index, levels)
+                kept_recent = True
 
     def _device_fits(self, levels: list[torch.Tensor]) -> bool:
         if not self.auto_storage or self.device.type != "cuda":
