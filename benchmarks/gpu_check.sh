@@ -41,7 +41,7 @@ SAM2VOL_TEST_DEVICE=cuda SAM2VOL_TEST_PRECISION=float32 SAM2VOL_TEST_ENCODE_BATC
   NVIDIA_TF32_OVERRIDE=0 timeout 120 \
   python3 -m pytest -q -p no:cacheprovider $TESTS tests/engines/test_sam2_batched.py \
   >"${LOG%.log}_fp32.log" 2>&1 &
-SAM2VOL_TEST_DEVICE=cuda SAM2VOL_TEST_PRECISION=bfloat16 timeout 120 \
+SAM2VOL_TEST_DEVICE=cuda SAM2VOL_TEST_PRECISION=bfloat16 SAM2VOL_TEST_BATCH_OBJECTS=0 timeout 120 \
   python3 -m pytest -q -p no:cacheprovider $TESTS -k "not feature_cache and not batched" \
   >"${LOG%.log}_bf16.log" 2>&1 &
 wait

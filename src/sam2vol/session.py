@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -157,6 +158,8 @@ class Session:
         self.viewed = self.geometry.n_slices // 2
         self.background_encoding = False
         self._keep_going = None
+        # view() may come from another thread than close() (a web request): one at a time.
+        self._background_lock = threading.Lock()
         if background_encoding:
             self.encode_in_background()
 
@@ -164,9 +167,10 @@ class Session:
     def view(self, slice_index: int) -> None:
         """The user looks at working slice ``slice_index``: background encoding re-centres there."""
         self.geometry.check_slice(slice_index)
-        self.viewed = int(slice_index)
-        if self.background_encoding:
-            self._engine_call("start_background_encoding", self.viewed, self._keep_going)
+        with self._background_lock:
+            self.viewed = int(slice_index)
+            if self.background_encoding:
+                self._engine_call("start_background_encoding", self.viewed, self._keep_going)
 
     def encode_in_background(self, on: bool = True, *, keep_going=None) -> None:
         """Turn background encoding on (from the slice in view) or off.
@@ -176,20 +180,22 @@ class Session:
             keep_going: Asked before each batch; False ends the encoding until
                 the next :meth:`view` (e.g. a server whose memory budget is spent).
         """
-        self.background_encoding = bool(on)
-        if on:
-            self._keep_going = keep_going
-            self._engine_call("start_background_encoding", self.viewed, keep_going)
-        else:
-            self._engine_call("stop_background_encoding")
+        with self._background_lock:
+            self.background_encoding = bool(on)
+            if on:
+                self._keep_going = keep_going
+                self._engine_call("start_background_encoding", self.viewed, keep_going)
+            else:
+                self._engine_call("stop_background_encoding")
 
     def close(self) -> None:
         """Stop background work and free the engine's per-volume memory (masks stay).
 
         The session stays usable; the engine re-encodes slices when needed.
         """
-        self.background_encoding = False
-        self._engine_call("close")
+        with self._background_lock:
+            self.background_encoding = False
+            self._engine_call("close")
 
     def _engine_call(self, name: str, *args) -> None:
         """Call an optional engine method (engines not built on :class:`Engine` may lack it)."""

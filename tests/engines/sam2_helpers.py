@@ -28,6 +28,11 @@ ENCODE_BATCH = (
 )
 
 
+# Objects tracked in one batch (the engine's default); gpu_check.sh's bf16 run sets 0, since
+# bf16 rounds differently at other batch sizes.
+BATCH_OBJECTS = os.environ.get("SAM2VOL_TEST_BATCH_OBJECTS", "1") != "0"
+
+
 def volume(seed: int = 0, n_slices: int = N_SLICES) -> np.ndarray:
     """A small stack [s, row, col] in [0, 1]: a bright blob drifting over noise."""
     rng = np.random.default_rng(seed)
@@ -46,6 +51,7 @@ def make_engine(**options: Any):
         "device": DEVICE,
         "precision": PRECISION,
         "encode_batch_size": ENCODE_BATCH,
+        "batch_objects": BATCH_OBJECTS,
         **options,
     }
     with warnings.catch_warnings():

@@ -49,7 +49,7 @@ def engines():
     """A batched and a sequential engine on one model, shifted so objects go absent."""
     import torch
 
-    batched = make_engine(seed=3)
+    batched = make_engine(seed=3, batch_objects=True)
     sequential = make_engine(seed=3, batch_objects=False)
     assert batched.batch_objects and not sequential.batch_objects
     assert sequential.predictor is batched.predictor  # one shared model

@@ -35,7 +35,7 @@ def demo(
     out.mkdir(parents=True, exist_ok=True)
     image = read_volume(sample_path(sample))
     label = read_label(sample_path(sample, "label"), like=image)
-    session = Session(image, engine)
+    session = Session(image, engine, background_encoding=False)  # a script: never idle
     g = session.geometry
     truth = g.to_stack(label.data > 0)
     areas = truth.sum(axis=(1, 2))

@@ -400,7 +400,8 @@ class WebSession:
     def view(self, view: str, s: int) -> bool:
         """The page shows slice ``s`` of ``view``: background encoding re-centres there.
 
-        Only slices of the working view count; returns whether it re-centred.
+        Only slices of the working view count; returns whether background
+        encoding is on for the session (engines without an encoder ignore it).
         No lock: it does not change the session, and may come during a job.
         """
         session = self.session

@@ -118,7 +118,9 @@ class Sam2Engine(Engine):
         overlap_walks: In a propagation both ways, start the backward walk in
             a second thread once the forward walk is past the slices it reads
             (:mod:`~sam2vol.engines.sam2.overlap`); same results, sooner. Not
-            with ``reset_between``.
+            with ``reset_between``. The backward walk goes on while the
+            caller pauses between slices: finish or close a propagation
+            before the next call on the same objects (``Session`` does).
         seed: Seed of a ``random:`` initialisation.
         batch_objects: Track several objects through one tracking step per
             slice (objects whose memories have the same layout share one
