@@ -91,7 +91,14 @@ def outputs(eng, oid: int) -> dict[int, torch.Tensor]:
     return {s: out["pred_masks"] for s, out in stored.items()}
 
 
-def test_stopping_early_undoes_the_backward_slices_not_handed_out(image):
+def wait_for(predicate) -> None:
+    deadline = time.monotonic() + 120
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("where", ["forward", "backward"])
+def test_stopping_early_undoes_the_backward_slices_not_handed_out(image, where):
     engines = [make_engine(overlap_walks=on) for on in (True, False)]
     first = points((36, 44, True))
     fix = points((40, 40, False))
@@ -102,19 +109,26 @@ def test_stopping_early_undoes_the_backward_slices_not_handed_out(image):
         fix.result = eng.predict_slice(20, fix, object_id=1)
     objects = {1: {START: first, 20: fix}}
 
-    # The overlapped engine: stop once its backward walk has done some slices.
+    # The overlapped engine: stop once its backward walk has done some slices, during the
+    # forward results or after two backward ones were handed out (the rest are undone).
     ours, sequential = engines
     run = ours.propagate(objects, start=START)
-    taken = 0
+    taken = handed = 0
     for result in run:
         taken += 1
-        if result.slice_index == START + 20:
-            deadline = time.monotonic() + 120
-            while ours.overlap_stats.done < 3 and time.monotonic() < deadline:
-                time.sleep(0.05)
+        if where == "forward" and result.slice_index == START + 20:
+            wait_for(lambda: ours.overlap_stats.done >= 3)
             break
+        if taken > N - START:  # a backward result
+            handed += 1
+            if where == "backward" and handed == 2:
+                wait_for(lambda: ours.overlap_stats.done >= 5)
+                break
     run.close()
-    assert ours.overlap_stats.done >= 3 and ours.overlap_stats.undone == ours.overlap_stats.done
+    stats = ours.overlap_stats
+    # The backward walk's start slice was taken too (the caller does not see it twice).
+    taken_back = handed + 1 if handed else 0
+    assert stats.done >= 3 and stats.undone == stats.done - taken_back >= 1, stats
     for _ in zip(range(taken), sequential.propagate(objects, start=START), strict=False):
         pass
 
