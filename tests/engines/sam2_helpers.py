@@ -140,3 +140,34 @@ def run_official(
         ):
             out[s] = logits.float().cpu().numpy()
     return out
+
+
+ATOL = 1e-4  # logits against the official predictor (float32)
+
+
+def as_np(x: Any) -> np.ndarray:
+    """A tensor (maybe on a GPU, maybe bf16) or array as float32 numpy."""
+    return x.float().cpu().numpy() if hasattr(x, "cpu") else np.asarray(x, np.float32)
+
+
+def close(ours: Any, theirs: Any, rtol: float = 1e-4) -> None:
+    """Our logits equal theirs to ``ATOL`` (theirs reshaped to ours)."""
+    ours = as_np(ours)
+    np.testing.assert_allclose(ours, as_np(theirs).reshape(ours.shape), atol=ATOL, rtol=rtol)
+
+
+def official_both(
+    official: Any, state: dict, start: int, max_frames: int | None = None
+) -> dict[int, np.ndarray]:
+    """The official propagation forward, then backward, from ``start``."""
+    out = run_official(official, state, start, reverse=False, max_frames=max_frames)
+    out.update(run_official(official, state, start, reverse=True, max_frames=max_frames))
+    return out
+
+
+def compare(results: Any, theirs: dict[int, np.ndarray], oids: tuple[int, ...]) -> None:
+    """Our propagation results against :func:`official_both` (rows in ``oids`` order)."""
+    assert sorted(r.slice_index for r in results) == sorted(theirs)
+    for r in results:
+        for row, oid in enumerate(oids):
+            close(r.logits[oid], theirs[r.slice_index][row, 0])

@@ -16,12 +16,14 @@ import pytest
 pytest.importorskip("sam2")
 
 from tests.engines.sam2_helpers import (
+    ATOL,
     DEVICE,
+    close,
     make_engine,
+    official_both,
     official_predictor,
     official_state,
     points,
-    run_official,
     volume,
     xy,
 )
@@ -29,19 +31,9 @@ from tests.engines.sam2_helpers import (
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 N = 24  # >= 16 + 6: the pointer window and the 6-frame memory bank are full
-ATOL = 1e-4
 BF16_RTOL = 2**-7  # memories are stored in bfloat16: one unit in the last place
 OBJECT_SCORE_SHIFT = 0.029  # seed 3: each object present on some slices, absent on others
 START = 12
-
-
-def as_np(x) -> np.ndarray:
-    return x.float().cpu().numpy() if hasattr(x, "cpu") else np.asarray(x, np.float32)
-
-
-def close(ours, theirs, rtol: float = 1e-4) -> None:
-    ours = as_np(ours)
-    np.testing.assert_allclose(ours, as_np(theirs).reshape(ours.shape), atol=ATOL, rtol=rtol)
 
 
 @pytest.fixture(scope="module")
@@ -164,12 +156,6 @@ def compare_with_official(eng, results, official, state, theirs) -> None:
         assert ours["frames_tracked_per_obj"][0] == state["frames_tracked_per_obj"][idx]
 
 
-def official_both(official, state) -> dict[int, np.ndarray]:
-    out = run_official(official, state, START, reverse=False)
-    out.update(run_official(official, state, START, reverse=True))
-    return out
-
-
 def test_three_objects_batched_match_official(engines, groups, monkeypatch):
     eng, _ = engines
     eng.set_image(eng.image, eng.spacing_mm)
@@ -178,7 +164,7 @@ def test_three_objects_batched_match_official(engines, groups, monkeypatch):
     objects = first_prompts(eng)
     official_prompts(official, state)
     results = list(eng.propagate(objects, start=START))
-    compare_with_official(eng, results, official, state, official_both(official, state))
+    compare_with_official(eng, results, official, state, official_both(official, state, START))
 
     # The batch was used, and split where the memories differ (object 3: two conditioning
     # slices): a group of two and a group of one on one slice.
@@ -195,7 +181,7 @@ def test_three_objects_batched_match_official(engines, groups, monkeypatch):
     objects = corrections(eng, objects)
     official_corrections(official, state)
     results = list(eng.propagate(objects, start=START))
-    compare_with_official(eng, results, official, state, official_both(official, state))
+    compare_with_official(eng, results, official, state, official_both(official, state, START))
 
 
 def test_batched_equals_sequential_with_stop_after_empty(engines):

@@ -14,8 +14,11 @@ import pytest
 pytest.importorskip("sam2")
 
 from tests.engines.sam2_helpers import (
+    ATOL,
     N_SLICES,
+    close,
     make_engine,
+    official_both,
     official_predictor,
     official_state,
     points,
@@ -25,15 +28,6 @@ from tests.engines.sam2_helpers import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-ATOL = 1e-4
-
-
-def close(ours: np.ndarray, theirs) -> None:
-    if hasattr(theirs, "cpu"):  # an official tensor, maybe on a GPU
-        theirs = theirs.float().cpu().numpy()
-    ours, theirs = np.asarray(ours, np.float32), np.asarray(theirs, np.float32).reshape(ours.shape)
-    np.testing.assert_allclose(ours, theirs, atol=ATOL, rtol=1e-4)
 
 
 def by_slice(results, oid: int = 1) -> dict[int, np.ndarray]:
@@ -54,8 +48,7 @@ def test_forward_and_backward_match_official(fresh, monkeypatch):
 
     prompt.result = mask
     ours = by_slice(fresh.propagate({1: {start: prompt}}, direction="both"))
-    theirs = run_official(official, state, start, reverse=False)
-    theirs.update(run_official(official, state, start, reverse=True))
+    theirs = official_both(official, state, start)
     assert sorted(ours) == list(range(N_SLICES)) == sorted(theirs)
     for s in ours:
         close(ours[s], theirs[s][0, 0])
@@ -81,8 +74,7 @@ def test_correction_matches_official_and_sticks(fresh, monkeypatch):
     close(fresh.last_logits, their_fix[0, 0])
 
     ours = by_slice(fresh.propagate({1: {start: first, fix: correction}}))
-    theirs = run_official(official, state, start, reverse=False)
-    theirs.update(run_official(official, state, start, reverse=True))
+    theirs = official_both(official, state, start)
     for s in ours:
         close(ours[s], theirs[s][0, 0])
     # The correction is a conditioning slice now: propagation keeps it.

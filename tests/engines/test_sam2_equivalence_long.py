@@ -18,11 +18,13 @@ import pytest
 pytest.importorskip("sam2")
 
 from tests.engines.sam2_helpers import (
+    close,
+    compare,
     make_engine,
+    official_both,
     official_predictor,
     official_state,
     points,
-    run_official,
     volume,
     xy,
 )
@@ -30,17 +32,7 @@ from tests.engines.sam2_helpers import (
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 N = 24  # >= 16 + 6: the pointer window and the 6-frame memory bank are full
-ATOL = 1e-4
 OBJECT_SCORE_SHIFT = 0.029  # seed 3: tracked slices on both sides of 0 (0.05 left all absent)
-
-
-def as_np(x) -> np.ndarray:
-    return x.float().cpu().numpy() if hasattr(x, "cpu") else np.asarray(x, np.float32)
-
-
-def close(ours, theirs) -> None:
-    ours = as_np(ours)
-    np.testing.assert_allclose(ours, as_np(theirs).reshape(ours.shape), atol=ATOL, rtol=1e-4)
 
 
 @pytest.fixture(scope="module")
@@ -48,19 +40,6 @@ def long_engine():
     eng = make_engine()
     eng.set_image(volume(n_slices=N), (2.0, 1.0, 1.0))
     return eng
-
-
-def official_both(official, state, start, max_frames=None) -> dict[int, np.ndarray]:
-    out = run_official(official, state, start, reverse=False, max_frames=max_frames)
-    out.update(run_official(official, state, start, reverse=True, max_frames=max_frames))
-    return out
-
-
-def compare(results, theirs, oids) -> None:
-    assert sorted(r.slice_index for r in results) == sorted(theirs)
-    for r in results:
-        for row, oid in enumerate(oids):
-            close(r.logits[oid], theirs[r.slice_index][row, 0])
 
 
 def test_long_session_two_objects_box_mask_clicks_corrections_undo(long_engine, monkeypatch):

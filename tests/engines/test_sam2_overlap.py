@@ -16,11 +16,12 @@ import torch
 pytest.importorskip("sam2")
 
 from tests.engines.sam2_helpers import (
+    compare,
     make_engine,
+    official_both,
     official_predictor,
     official_state,
     points,
-    run_official,
     volume,
     xy,
 )
@@ -28,22 +29,6 @@ from tests.engines.sam2_helpers import (
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 N, START = 40, 6
-ATOL = 1e-4
-
-
-def official_both(official, state, start) -> dict[int, np.ndarray]:
-    out = run_official(official, state, start, reverse=False)
-    out.update(run_official(official, state, start, reverse=True))
-    return out
-
-
-def compare(results, theirs, oids) -> None:
-    assert sorted(r.slice_index for r in results) == sorted(theirs)
-    for r in results:
-        for row, oid in enumerate(oids):
-            np.testing.assert_allclose(
-                r.logits[oid], theirs[r.slice_index][row, 0], atol=ATOL, rtol=1e-4
-            )
 
 
 @pytest.fixture(scope="module")
