@@ -34,15 +34,16 @@ TESTS="tests/engines/test_sam2_equivalence.py tests/engines/test_sam2_equivalenc
 # float32 and bf16 side by side (16 CPU cores; the GPU is mostly idle in these small tests).
 # float32 encodes one slice per call, as the official predictor does: cuDNN's TF32 convolutions
 # round differently at other batch sizes (benchmarks/RESULTS.md).
-# Batched objects are compared in float32 without TF32 only: TF32 convolutions and bf16
-# kernels round differently at other batch sizes (1e-3 on the H200 with TF32, up to 5e-3
-# under bf16 on the CPU; benchmarks/RESULTS.md).
+# Batched objects and overlapped walks (batches of both walks' slices) are compared in float32
+# without TF32 only: TF32 convolutions and bf16 kernels round differently at other batch sizes
+# (1e-3 on the H200 with TF32, up to 5e-3 under bf16 on the CPU; benchmarks/RESULTS.md).
 SAM2VOL_TEST_DEVICE=cuda SAM2VOL_TEST_PRECISION=float32 SAM2VOL_TEST_ENCODE_BATCH=1 \
   NVIDIA_TF32_OVERRIDE=0 timeout 120 \
   python3 -m pytest -q -p no:cacheprovider $TESTS tests/engines/test_sam2_batched.py \
   >"${LOG%.log}_fp32.log" 2>&1 &
-SAM2VOL_TEST_DEVICE=cuda SAM2VOL_TEST_PRECISION=bfloat16 SAM2VOL_TEST_BATCH_OBJECTS=0 timeout 120 \
-  python3 -m pytest -q -p no:cacheprovider $TESTS -k "not feature_cache and not batched" \
+SAM2VOL_TEST_DEVICE=cuda SAM2VOL_TEST_PRECISION=bfloat16 SAM2VOL_TEST_BATCH_OBJECTS=0 \
+  SAM2VOL_TEST_OVERLAP_WALKS=0 timeout 120 python3 -m pytest -q -p no:cacheprovider $TESTS \
+  -k "not feature_cache and not batched and not overlap" \
   >"${LOG%.log}_bf16.log" 2>&1 &
 wait
 for p in fp32 bf16; do

@@ -31,6 +31,9 @@ ENCODE_BATCH = (
 # Objects tracked in one batch (the engine's default); gpu_check.sh's bf16 run sets 0, since
 # bf16 rounds differently at other batch sizes.
 BATCH_OBJECTS = os.environ.get("SAM2VOL_TEST_BATCH_OBJECTS", "1") != "0"
+# Backward slices tracked in the forward walk's steps (the default; batches of two walks):
+# off in gpu_check.sh's bf16 run too.
+OVERLAP_WALKS = os.environ.get("SAM2VOL_TEST_OVERLAP_WALKS", "1") != "0"
 
 
 def volume(seed: int = 0, n_slices: int = N_SLICES) -> np.ndarray:
@@ -52,6 +55,7 @@ def make_engine(**options: Any):
         "precision": PRECISION,
         "encode_batch_size": ENCODE_BATCH,
         "batch_objects": BATCH_OBJECTS,
+        "overlap_walks": OVERLAP_WALKS,
         **options,
     }
     with warnings.catch_warnings():

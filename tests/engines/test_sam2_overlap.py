@@ -1,13 +1,11 @@
 """Overlapped forward and backward walks against the official predictor and our own sequential path.
 
 40 slices with the start at slice 6, so the forward walk passes its 15-slice
-horizon and the backward walk runs in a second thread while the forward walk
-still goes. Random weights at 128 px.
+horizon and the backward walk's slices then share the forward walk's tracking
+steps (one batch per step). Random weights at 128 px.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -16,6 +14,9 @@ import torch
 pytest.importorskip("sam2")
 
 from tests.engines.sam2_helpers import (
+    ATOL,
+    DEVICE,
+    close,
     compare,
     make_engine,
     official_both,
@@ -29,6 +30,10 @@ from tests.engines.sam2_helpers import (
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 N, START = 40, 6
+BF16_RTOL = 2**-7  # memories are stored in bfloat16: one unit in the last place
+# This model's object scores here are about 0.17-0.18 (lower on bright slices): shifted to
+# straddle 0, so objects go absent and stop.
+SCORE_SHIFT = 0.172
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +41,24 @@ def image() -> np.ndarray:
     return volume(n_slices=N)
 
 
+@pytest.fixture
+def batches(monkeypatch):
+    """The (slice, reverse) rows of every batched tracking step."""
+    from sam2vol.engines.sam2 import batched
+
+    seen: list[list[tuple[int, bool]]] = []
+    track_batch = batched._track_batch
+
+    def spy(predictor, rows):
+        seen.append([(row.frame_idx, row.reverse) for row in rows])
+        return track_batch(predictor, rows)
+
+    monkeypatch.setattr(batched, "_track_batch", spy)
+    return seen
+
+
 @pytest.mark.parametrize("batched", [False, True], ids=["one-by-one", "batched"])
-def test_overlapped_walks_match_official(image, monkeypatch, batched):
+def test_overlapped_walks_match_official(image, monkeypatch, batches, batched):
     eng = make_engine(batch_objects=batched)
     eng.set_image(image, (2.0, 1.0, 1.0))
     official = official_predictor(eng)
@@ -53,6 +74,17 @@ def test_overlapped_walks_match_official(image, monkeypatch, batched):
     objects = {1: {START: a}, 2: {START: b}}
     results = list(eng.propagate(objects, start=START))
     assert eng.overlap_stats.started_after == START + eng.predictor.walk_horizon() == START + 15
+    # Every backward slice (START..0) went in a forward step, from slice START + 16 on.
+    assert eng.overlap_stats.ahead == START + 1 and eng.overlap_stats.undone == 0
+    # Slice START is a conditioning slice (read, not tracked); slices START-1..0 were tracked
+    # in the steps of forward slices START+17.., per object (one-by-one) or all in one batch.
+    paired = [rows for rows in batches if len({r for _, r in rows}) == 2]
+    per_step = [[(START + 17 + i, False), (START - 1 - i, True)] for i in range(START)]
+    if batched:
+        expect = [[fwd, fwd, back, back] for fwd, back in per_step]
+    else:
+        expect = [pair for pair in per_step for _ in (1, 2)]
+    assert paired == expect
     compare(results, official_both(official, state, START), (1, 2))
 
     # Corrections after and before the start, then again both ways (outputs there are replaced).
@@ -66,20 +98,22 @@ def test_overlapped_walks_match_official(image, monkeypatch, batched):
     results = list(eng.propagate(objects, start=START))
     assert eng.overlap_stats.started_after == START + 15
     compare(results, official_both(official, state, START), (1, 2))
+    for oid in (1, 2):
+        idx = state["obj_id_to_idx"][oid]
+        same_outputs(eng._objects[oid].state, state, idx)
 
 
-def outputs(eng, oid: int) -> dict[int, torch.Tensor]:
-    state = eng._objects[oid].state
-    tracked = state["frames_tracked_per_obj"][0]
-    stored = state["output_dict_per_obj"][0]["non_cond_frame_outputs"]
-    assert set(stored) <= set(tracked)
-    return {s: out["pred_masks"] for s, out in stored.items()}
-
-
-def wait_for(predicate) -> None:
-    deadline = time.monotonic() + 120
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.05)
+def same_outputs(ours: dict, theirs: dict, idx: int = 0) -> None:
+    """One object's stored tracking outputs and tracked marks, ours against another state's."""
+    mine = ours["output_dict_per_obj"][0]["non_cond_frame_outputs"]
+    other = theirs["output_dict_per_obj"][idx]["non_cond_frame_outputs"]
+    assert sorted(mine) == sorted(other)
+    for t, out in mine.items():
+        for key in ("maskmem_features", "pred_masks", "obj_ptr", "object_score_logits"):
+            assert out[key].dtype == other[t][key].dtype, (t, key)
+            rtol = BF16_RTOL if key == "maskmem_features" else 1e-4
+            close(out[key], other[t][key], rtol=rtol)
+    assert ours["frames_tracked_per_obj"][0] == theirs["frames_tracked_per_obj"][idx]
 
 
 @pytest.mark.parametrize("where", ["forward", "backward"])
@@ -94,38 +128,77 @@ def test_stopping_early_undoes_the_backward_slices_not_handed_out(image, where):
         fix.result = eng.predict_slice(20, fix, object_id=1)
     objects = {1: {START: first, 20: fix}}
 
-    # The overlapped engine: stop once its backward walk has done some slices, during the
-    # forward results or after two backward ones were handed out (the rest are undone).
+    # The overlapped engine: stop while it hands out forward results (the backward walk
+    # has done 5 slices by then), or after two backward ones (of the 7 it did).
     ours, sequential = engines
     run = ours.propagate(objects, start=START)
     taken = handed = 0
     for result in run:
         taken += 1
         if where == "forward" and result.slice_index == START + 20:
-            wait_for(lambda: ours.overlap_stats.done >= 3)
             break
         if taken > N - START:  # a backward result
             handed += 1
             if where == "backward" and handed == 2:
-                wait_for(lambda: ours.overlap_stats.done >= 5)
                 break
     run.close()
     stats = ours.overlap_stats
-    # The backward walk's start slice was taken too (the caller does not see it twice).
-    taken_back = handed + 1 if handed else 0
-    assert stats.done >= 3 and stats.undone == stats.done - taken_back >= 1, stats
+    # The backward walk's start slice was handed out too (the caller does not see it twice).
+    assert (stats.ahead, stats.undone) == ((5, 5) if where == "forward" else (7, 7 - 3)), stats
     for _ in zip(range(taken), sequential.propagate(objects, start=START), strict=False):
         pass
 
-    # Same outputs kept on every slice as the sequential run stopped at the same place.
-    mine, theirs = outputs(ours, 1), outputs(sequential, 1)
-    assert sorted(mine) == sorted(theirs)
-    for s in theirs:
-        assert torch.equal(mine[s], theirs[s]), s
+    # The same outputs kept on every slice as the sequential run stopped at the same place.
+    same_outputs(ours._objects[1].state, sequential._objects[1].state)
     # And the next propagation gives the same masks.
     again = {r.slice_index: r.logits[1] for r in ours.propagate(objects, start=START)}
     for r in sequential.propagate(objects, start=START):
-        np.testing.assert_allclose(again[r.slice_index], r.logits[1], atol=1e-5)
+        np.testing.assert_allclose(again[r.slice_index], r.logits[1], atol=ATOL)
+
+
+def test_overlapped_equals_sequential_when_objects_stop(image, monkeypatch):
+    """``stop_after_empty``: stopped objects skip their rows in the shared steps, both walks."""
+    engines = [make_engine(overlap_walks=on, stop_after_empty=2) for on in (True, False)]
+    head = engines[0].predictor.sam_mask_decoder.pred_obj_score_head
+    last = head.layers[-1] if hasattr(head, "layers") else head
+    # Scores straddle 0 (this model object-absent on some slices): monkeypatched, not in place,
+    # since the model is shared with other tests.
+    monkeypatch.setattr(last, "bias", torch.nn.Parameter(last.bias.detach() - SCORE_SHIFT))
+    # Bright slices at both ends: lower scores there (the objects go absent and stop during
+    # the shared steps, forward from slice 24, backward below slice 3).
+    image = image.copy()
+    image[24:] = image[:3] = 1.0
+    runs = []
+    for eng in engines:
+        eng.set_image(image, (2.0, 1.0, 1.0))
+        # Masks at the start (present there, whatever the scores), a click on slice 2.
+        a, b = points(), points()
+        a.mask = np.zeros(image.shape[1:], bool)
+        a.mask[25:45, 35:55] = True
+        b.mask = np.zeros(image.shape[1:], bool)
+        b.mask[8:36, 10:40] = True
+        a.result = eng.predict_slice(START, a, object_id=1)
+        b.result = eng.predict_slice(START, b, object_id=2)
+        c = points((30, 40, True))
+        c.result = eng.predict_slice(2, c, object_id=2)
+        runs.append(list(eng.propagate({1: {START: a}, 2: {START: b, 2: c}}, start=START)))
+    assert engines[0].overlap_stats.ahead == START + 1
+    ours, theirs = runs
+    assert [r.slice_index for r in ours] == [r.slice_index for r in theirs]
+    for r, q in zip(ours, theirs, strict=True):
+        for oid in (1, 2):
+            close(r.logits[oid], q.logits[oid])
+            np.testing.assert_allclose(r.scores[oid], q.scores[oid], atol=ATOL)
+    # While the walks shared steps (forward slices 22..28, backward START..0) stopped objects
+    # were skipped in both walks, and objects stopped in the backward walk. The shift is tuned
+    # on the CPU; on CUDA (gpu_check.sh) the scores land a little apart.
+    if DEVICE == "cpu":
+        skipped = {(r.slice_index, oid) for r in ours for oid in (1, 2) if r.scores[oid] == -1024}
+        assert all((s, 1) in skipped for s in range(22, 29)), sorted(skipped)
+        for oid in (1, 2):  # tracked on slice START-1, later skipped: the stop came in between
+            assert (START - 1, oid) not in skipped and (3, oid) in skipped, sorted(skipped)
+    for oid in (1, 2):
+        same_outputs(engines[0]._objects[oid].state, engines[1]._objects[oid].state)
 
 
 def test_short_or_reset_walks_run_one_after_the_other(image):
@@ -136,5 +209,18 @@ def test_short_or_reset_walks_run_one_after_the_other(image):
     results = list(eng.propagate({1: {10: a}}, start=10))
     assert [r.slice_index for r in results] == [*range(10, 20), *range(9, -1, -1)]
     assert eng.overlap_stats.started_after is None  # 10 + 15 is past the end
+    assert eng.overlap_stats.ahead == 0
     list(eng.propagate({1: {10: a}}, start=0, reset_between=True))
     assert eng.overlap_stats.started_after is None
+
+
+def test_rows_of_one_state_on_one_slice_are_refused(image):
+    from sam2vol.engines.sam2.batched import Row, track_rows
+
+    eng = make_engine()
+    eng.set_image(image[:8], (2.0, 1.0, 1.0))
+    a = points((36, 44, True))
+    a.result = eng.predict_slice(3, a, object_id=1)
+    state = eng._objects[1].state
+    with pytest.raises(ValueError, match="twice on one slice"):
+        track_rows(eng.predictor, [Row(state, 4, False), Row(state, 4, True)])

@@ -1,12 +1,18 @@
-"""Batched tracking: several objects through one tracking step per slice.
+"""Batched tracking: several objects (and slices) through one tracking step.
 
-The official SAM 2.1 ``propagate_in_video`` tracks every object at batch 1.
-:func:`track_objects` runs the same official code once for all objects that
-need tracking on a slice, with only the memory attention regrouped:
+The official SAM 2.1 ``propagate_in_video`` tracks every object at batch 1,
+one slice at a time. :func:`track_rows` runs the same official code once for
+a batch of rows, each an object on a slice of its own walk (the objects of
+one slice, :func:`track_objects`, or also the slice of a second walk going the
+other way, :mod:`~sam2vol.engines.sam2.overlap`), with only the image
+features gathered per row and the memory attention regrouped:
 
-- each object's memories and pointers are gathered by the official
-  ``_prepare_memory_conditioned_features`` on that object's own output dict,
-  with the attention call recorded instead of run (:class:`_Recorder`);
+- each row's image features are the official ``_get_image_feature``'s for its
+  slice (rows on one slice share one call);
+- each row's memories and pointers are gathered by the official
+  ``_prepare_memory_conditioned_features`` on its object's output dict, for
+  its slice and direction, with the attention call recorded instead of run
+  (:class:`_Recorder`);
 - objects whose attention inputs have the same layout (memory length, object
   pointer tokens, shapes, dtypes) are attended in one ``memory_attention`` call,
   concatenated along the batch dimension (RoPE attention has no mask: nothing
@@ -16,10 +22,12 @@ need tracking on a slice, with only the memory attention regrouped:
   runs once for the batch; its outputs are split back per object and stored
   as the official per-object call stores them.
 
-The results equal the per-object ones up to floating-point rounding (batched
-kernels may sum in another order). A slice with one object to track, and
-models that couple the objects of a batch (``non_overlap_masks_for_mem_enc``),
-take the official per-object path.
+The results equal the per-row ones up to floating-point rounding (batched
+kernels may sum in another order). A batch with one row to track, and models
+that couple the rows of a batch (``non_overlap_masks_for_mem_enc``), take the
+official per-object path. Rows are independent as long as none reads an output
+another row writes: true of the objects of one slice, and of two walks kept
+apart by :mod:`~sam2vol.engines.sam2.overlap`.
 """
 
 from __future__ import annotations
@@ -31,6 +39,24 @@ from typing import Any
 import torch
 
 from sam2vol.engines.sam2.predictor import InferenceState, Sam2VolPredictor, TrackedSlice
+
+
+@dataclass(frozen=True)
+class Row:
+    """One object to track on one slice.
+
+    Attributes:
+        state: The object's inference state (one object, after ``begin_walk``).
+        frame_idx: The slice.
+        reverse: Whether its walk goes to lower slice indices.
+        skip: Leave a non-conditioning slice untracked (a stopped object), as
+            ``track_slice`` does.
+    """
+
+    state: InferenceState
+    frame_idx: int
+    reverse: bool
+    skip: bool = False
 
 
 @dataclass
@@ -78,17 +104,42 @@ class _Recorder(_Proxy):
 
 
 class _BatchedModel(_Proxy):
-    """The model, tracking a batch whose rows are different objects (one output dict each).
+    """The model, tracking a batch of rows (one object on one slice each).
 
     The official ``_run_single_frame_inference``, ``track_step`` and
-    ``_track_step`` run on this proxy (so that they call the override below);
+    ``_track_step`` run on this proxy (so that they call the overrides below);
     the other methods they call are the model's own.
     """
 
-    def __init__(self, model: Sam2VolPredictor, output_dicts: Sequence[dict[str, Any]]) -> None:
+    def __init__(self, model: Sam2VolPredictor, rows: Sequence[Row]) -> None:
         super().__init__(model)
-        self._output_dicts = output_dicts
+        self._rows = rows
         self.groups: list[list[int]] = []  # rows attended together (for tests and reports)
+
+    def _get_image_feature(
+        self, inference_state: InferenceState, frame_idx: int, batch_size: int
+    ) -> Any:
+        """Each row's slice features (the official call per run of rows on one slice)."""
+        assert batch_size == len(self._rows)
+        runs: list[list[Row]] = []
+        for row in self._rows:
+            if runs and runs[-1][0].frame_idx == row.frame_idx:
+                runs[-1].append(row)
+            else:
+                runs.append([row])
+        parts = []
+        for run in runs:
+            with self._model.direction(run[0].reverse):  # the cache reads ahead that way
+                parts.append(
+                    self._model._get_image_feature(inference_state, run[0].frame_idx, len(run))
+                )
+        if len(parts) == 1:
+            return parts[0]
+        image, backbone_out, feats, pos, sizes = parts[0]
+        # Flattened features are [HW, B, C]: rows along dim 1.
+        feats = [torch.cat([p[2][i] for p in parts], dim=1) for i in range(len(feats))]
+        pos = [torch.cat([p[3][i] for p in parts], dim=1) for i in range(len(pos))]
+        return image, backbone_out, feats, pos, sizes
 
     def _run_single_frame_inference(self, **kwargs: Any) -> Any:
         return type(self._model)._run_single_frame_inference(self, **kwargs)
@@ -110,25 +161,25 @@ class _BatchedModel(_Proxy):
         num_frames: int,
         track_in_reverse: bool = False,
     ) -> torch.Tensor:
-        """The official one per row (object), with one memory attention per layout group."""
+        """The official one per row (its slice and direction), one memory attention per layout."""
         model = self._model
         official = type(model)._prepare_memory_conditioned_features
         n = current_vision_feats[-1].size(1)
-        assert n == len(self._output_dicts)
+        assert n == len(self._rows)
         pix_feats: list[torch.Tensor | None] = [None] * n
         groups: dict[tuple[Any, ...], list[tuple[int, _AttentionCall]]] = {}
-        for row, obj_output_dict in enumerate(self._output_dicts):
+        for row, spec in enumerate(self._rows):
             recorder = _Recorder(model)
             pix_feat = official(
                 recorder,
-                frame_idx=frame_idx,
+                frame_idx=spec.frame_idx,
                 is_init_cond_frame=is_init_cond_frame,
                 current_vision_feats=[x[:, row : row + 1] for x in current_vision_feats],
                 current_vision_pos_embeds=[x[:, row : row + 1] for x in current_vision_pos_embeds],
                 feat_sizes=feat_sizes,
-                output_dict=obj_output_dict,
+                output_dict=spec.state["output_dict_per_obj"][0],
                 num_frames=num_frames,
-                track_in_reverse=track_in_reverse,
+                track_in_reverse=spec.reverse,
             )
             if recorder.call is None:  # no memory attention (a model without memory)
                 pix_feats[row] = pix_feat
@@ -183,58 +234,78 @@ def track_objects(
     """
     if len(states) != len(skip):
         raise ValueError("one skip flag per state")
-    for state in states:
-        if predictor._get_obj_num(state) != 1:
+    rows = [Row(state, frame_idx, reverse, k) for state, k in zip(states, skip, strict=True)]
+    return track_rows(predictor, rows)
+
+
+def track_rows(predictor: Sam2VolPredictor, rows: Sequence[Row]) -> list[TrackedSlice]:
+    """Track each row's object on its slice, batching the rows that need tracking.
+
+    Returns, per row, what ``predictor.track_slice(row.state, row.frame_idx,
+    reverse=row.reverse, skip=row.skip)`` returns, and leaves each state as
+    those calls, in row order, leave it (up to rounding). No row may read what
+    another row writes (its slice's output); rows of one state on the same
+    slice are refused.
+
+    Args:
+        predictor: The model (shared by the states).
+        rows: The objects and their slices, each state holding one object, all
+            states on the same frames.
+    """
+    for row in rows:
+        if predictor._get_obj_num(row.state) != 1:
             raise ValueError("batched tracking takes states of one object each")
+    keys = [(id(row.state), row.frame_idx) for row in rows]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a state appears twice on one slice")
     # Objects on a slice of their own conditioning, or stopped, only read or clear their
     # state: the official per-object call does that.
     todo = [
         i
-        for i, state in enumerate(states)
-        if not skip[i] and frame_idx not in state["output_dict_per_obj"][0]["cond_frame_outputs"]
+        for i, row in enumerate(rows)
+        if not row.skip
+        and row.frame_idx not in row.state["output_dict_per_obj"][0]["cond_frame_outputs"]
     ]
-    results: list[TrackedSlice | None] = [None] * len(states)
+    results: list[TrackedSlice | None] = [None] * len(rows)
     if len(todo) < 2 or predictor.non_overlap_masks_for_mem_enc:
         todo = []
-    for i, state in enumerate(states):
+    for i, row in enumerate(rows):
         if i not in todo:
-            results[i] = predictor.track_slice(state, frame_idx, reverse=reverse, skip=skip[i])
+            results[i] = predictor.track_slice(
+                row.state, row.frame_idx, reverse=row.reverse, skip=row.skip
+            )
     if todo:
-        for i, tracked in zip(
-            todo,
-            _track_batch(predictor, [states[i] for i in todo], frame_idx, reverse),
-            strict=True,
-        ):
+        for i, tracked in zip(todo, _track_batch(predictor, [rows[i] for i in todo]), strict=True):
             results[i] = tracked
     return results  # type: ignore[return-value]
 
 
 @torch.inference_mode()
-def _track_batch(
-    predictor: Sam2VolPredictor, states: list[InferenceState], frame_idx: int, reverse: bool
-) -> list[TrackedSlice]:
-    """Track every state's object on a slice that is none of theirs, in one batch."""
-    output_dicts = [state["output_dict_per_obj"][0] for state in states]
-    batched = _BatchedModel(predictor, output_dicts)
+def _track_batch(predictor: Sam2VolPredictor, rows: list[Row]) -> list[TrackedSlice]:
+    """Track every row's object on its slice (none of its conditioning slices), in one batch."""
+    batched = _BatchedModel(predictor, rows)
+    states = [row.state for row in rows]
     # A copy of the first state stands in for all in the official call (frames, features,
     # storage device), with fresh constants: each state's own are set below, as officially.
+    # Slice and direction there are the first row's; the overrides use each row's own.
     shared = dict(states[0], constants={})
     with predictor.autocast():
         out, pred_masks = batched._run_single_frame_inference(
             inference_state=shared,
             output_dict=None,  # the rows' own dicts are in ``batched``
-            frame_idx=frame_idx,
-            batch_size=len(states),
+            frame_idx=rows[0].frame_idx,
+            batch_size=len(rows),
             is_init_cond_frame=False,
             point_inputs=None,
             mask_inputs=None,
-            reverse=reverse,
+            reverse=rows[0].reverse,
             run_mem_encoder=True,
         )
         _, video_res = predictor._get_orig_video_res_output(states[0], pred_masks)
     video_res = video_res.float()
     results = []
-    for i, (state, obj_output_dict) in enumerate(zip(states, output_dicts, strict=True)):
+    for i, row in enumerate(rows):
+        state = row.state
         pos_enc = out["maskmem_pos_enc"]
         # Mirrors the compact output of the official ``_run_single_frame_inference``, one row.
         obj_out = {
@@ -248,11 +319,11 @@ def _track_batch(
             "object_score_logits": _row(out["object_score_logits"], i),
         }
         # As the official ``propagate_in_video`` stores a tracked slice.
-        obj_output_dict["non_cond_frame_outputs"][frame_idx] = obj_out
-        state["frames_tracked_per_obj"][0][frame_idx] = {"reverse": reverse}
+        state["output_dict_per_obj"][0]["non_cond_frame_outputs"][row.frame_idx] = obj_out
+        state["frames_tracked_per_obj"][0][row.frame_idx] = {"reverse": row.reverse}
         results.append(
             TrackedSlice(
-                frame_idx=frame_idx,
+                frame_idx=row.frame_idx,
                 obj_ids=list(state["obj_ids"]),
                 logits=video_res[i : i + 1],
                 object_scores=[float(obj_out["object_score_logits"].float().flatten()[0])],

@@ -33,10 +33,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from sam2vol.confidence import logit_confidence
 from sam2vol.engines.base import Engine, ObjectPrompts, Pass, SlicePrompts, SliceResult
 from sam2vol.engines.sam2.background import BackgroundEncoder
-from sam2vol.engines.sam2.batched import track_objects
+from sam2vol.engines.sam2.batched import Row, track_rows
 from sam2vol.engines.sam2.checkpoints import resolve_source
 from sam2vol.engines.sam2.device import pick_device
 from sam2vol.engines.sam2.feature_cache import CACHE_DTYPES, FeatureCache
@@ -44,6 +43,7 @@ from sam2vol.engines.sam2.frames import SliceFrames
 from sam2vol.engines.sam2.models import shared_predictor
 from sam2vol.engines.sam2.overlap import OverlapStats, Undo, overlapped
 from sam2vol.engines.sam2.predictor import InferenceState, Sam2VolPredictor, TrackedSlice
+from sam2vol.engines.sam2.walk import Walk
 from sam2vol.errors import InputError
 
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -115,12 +115,11 @@ class Sam2Engine(Engine):
         compile_image_encoder: ``torch.compile`` the image encoder (CUDA only);
             it is always called with ``encode_batch_size`` slices (padded), so
             it compiles once.
-        overlap_walks: In a propagation both ways, start the backward walk in
-            a second thread once the forward walk is past the slices it reads
-            (:mod:`~sam2vol.engines.sam2.overlap`); same results, sooner. Not
-            with ``reset_between``. The backward walk goes on while the
-            caller pauses between slices: finish or close a propagation
-            before the next call on the same objects (``Session`` does).
+        overlap_walks: In a propagation both ways, once the forward walk is
+            past the slices the backward walk reads, track the next slice of
+            each walk in one batch (:mod:`~sam2vol.engines.sam2.overlap`);
+            the same results up to rounding, in fewer steps. Not with
+            ``reset_between``.
         seed: Seed of a ``random:`` initialisation.
         batch_objects: Track several objects through one tracking step per
             slice (objects whose memories have the same layout share one
@@ -476,7 +475,18 @@ class Sam2Engine(Engine):
         self, objects: dict[int, ObjectPrompts], start: int, end: int, reverse: bool, fresh: bool
     ) -> Iterator[SliceResult]:
         with self._foreground():
-            yield from self._walk(objects, start, end, reverse, fresh)
+            walk = self._begin_walk(objects, reverse)
+            with contextlib.ExitStack() as stack:
+                if fresh:
+                    # Forget the other side of the start (the earlier pass), keep its results.
+                    def keep(t: int) -> bool:
+                        return t <= start if reverse else t >= start
+
+                    for state in walk.states:
+                        stack.enter_context(self.predictor.hide_memory(state, keep))
+                for s in range(start, end, -1 if reverse else 1):
+                    (outs,) = self._track_rows(walk.rows(s))
+                    yield walk.finish(s, outs)
 
     def _track_passes(
         self, objects: dict[int, ObjectPrompts], start: int, passes: list[Pass]
@@ -485,17 +495,49 @@ class Sam2Engine(Engine):
             yield from super()._track_passes(objects, start, passes)
             return
         forward, backward = passes
-        horizon = self.predictor.walk_horizon()
         self.overlap_stats = OverlapStats()
         with self._foreground():
             yield from overlapped(
-                self._walk(objects, start, forward.end, False, False),
-                lambda: self._walk(objects, start, backward.end, True, False),
+                self._begin_walk(objects, False),
+                lambda: self._begin_walk(objects, True),
+                forward_frames=range(start, forward.end),
                 backward_frames=range(start, backward.end, -1),
-                ready=lambda result: result.slice_index >= start + horizon,
+                horizon=self.predictor.walk_horizon(),
+                track=self._track_rows,
                 snapshot=lambda s: self._snapshot(list(objects), s),
                 stats=self.overlap_stats,
             )
+
+    def _begin_walk(self, objects: dict[int, ObjectPrompts], reverse: bool) -> Walk:
+        """Bring the model in line with the prompts and prepare each object's walk."""
+        self._sync(objects)
+        oids = list(objects)
+        states = [self._objects[oid].state for oid in oids]
+        for oid, state in zip(oids, states, strict=True):
+            try:
+                # Under the predictor's autocast, as the official propagate_in_video runs its
+                # preflight: newly prompted slices get their memories in the same precision.
+                with self.predictor.autocast():
+                    self.predictor.begin_walk(state, reverse)
+            except RuntimeError as exc:  # the official "no input points or masks"
+                raise InputError(
+                    f"object {oid} has no prompt on a slice it was not tracked on, so SAM 2 "
+                    "has nothing to start from: prompt such a slice, or keep correction_as_cond"
+                ) from exc
+        return Walk(oids, states, reverse, self.stop_after_empty)
+
+    def _track_rows(self, *walks: list[Row]) -> list[list[TrackedSlice]]:
+        """One slice of each walk for every object; returns the outputs per walk.
+
+        All rows in one batch (``batch_objects``), else object by object (an
+        object's slices of two walks still share a batch).
+        """
+        if self.batch_objects:
+            flat = track_rows(self.predictor, [row for rows in walks for row in rows])
+            n = len(walks[0])
+            return [flat[w * n : (w + 1) * n] for w in range(len(walks))]
+        per_object = [track_rows(self.predictor, rows) for rows in zip(*walks, strict=True)]
+        return [list(outs) for outs in zip(*per_object, strict=True)]
 
     def _snapshot(self, oids: list[int], s: int) -> Undo:
         """What puts the tracking outputs of slice ``s`` back as they are now."""
@@ -516,75 +558,6 @@ class Sam2Engine(Engine):
                         store[s] = value
 
         return undo
-
-    def _walk(
-        self, objects: dict[int, ObjectPrompts], start: int, end: int, reverse: bool, fresh: bool
-    ) -> Iterator[SliceResult]:
-        self._sync(objects)
-        oids = list(objects)
-        tracks = [self._objects[oid] for oid in oids]
-        for oid, track in zip(oids, tracks, strict=True):
-            try:
-                # Under the predictor's autocast, as the official propagate_in_video runs its
-                # preflight: newly prompted slices get their memories in the same precision.
-                with self.predictor.autocast():
-                    self.predictor.begin_walk(track.state, reverse)
-            except RuntimeError as exc:  # the official "no input points or masks"
-                raise InputError(
-                    f"object {oid} has no prompt on a slice it was not tracked on, so SAM 2 "
-                    "has nothing to start from: prompt such a slice, or keep correction_as_cond"
-                ) from exc
-        step = -1 if reverse else 1
-        absent = dict.fromkeys(oids, 0)
-        stopped = dict.fromkeys(oids, False)
-        with contextlib.ExitStack() as stack:
-            if fresh:
-                # Forget the other side of the start (the earlier pass), keep its results.
-                def keep(t: int) -> bool:
-                    return t <= start if reverse else t >= start
-
-                for track in tracks:
-                    stack.enter_context(self.predictor.hide_memory(track.state, keep))
-            for s in range(start, end, step):
-                result = SliceResult(s, {}, {}, {})
-                outs = self._track_slice(tracks, s, reverse, [stopped[oid] for oid in oids])
-                for oid, track, out in zip(oids, tracks, outs, strict=True):
-                    logits = out.logits[0, 0].cpu().numpy()
-                    result.logits[oid] = logits
-                    result.masks[oid] = logits > 0
-                    result.scores[oid] = out.object_scores[0]
-                    self._update_stop(oid, track, s, out.object_scores[0], absent, stopped)
-                    sure = logit_confidence(logits, out.object_scores[0])
-                    result.confidence = min(sure, result.confidence or 1.0)
-                yield result
-
-    def _track_slice(
-        self, tracks: list[_ObjectTrack], s: int, reverse: bool, skip: list[bool]
-    ) -> list[TrackedSlice]:
-        """One slice for every object: batched (``batch_objects``) or one after the other."""
-        states = [track.state for track in tracks]
-        if self.batch_objects:
-            return track_objects(self.predictor, states, s, reverse=reverse, skip=skip)
-        return [
-            self.predictor.track_slice(state, s, reverse=reverse, skip=skipped)
-            for state, skipped in zip(states, skip, strict=True)
-        ]
-
-    def _update_stop(
-        self,
-        oid: int,
-        track: _ObjectTrack,
-        s: int,
-        score: float,
-        absent: dict[int, int],
-        stopped: dict[int, bool],
-    ) -> None:
-        if s in track.state["output_dict_per_obj"][0]["cond_frame_outputs"]:
-            absent[oid], stopped[oid] = 0, False
-        elif not stopped[oid]:
-            absent[oid] = 0 if score > 0 else absent[oid] + 1
-            limit = self.stop_after_empty
-            stopped[oid] = limit is not None and absent[oid] >= limit
 
     def _require_image(self) -> None:
         if self.image is None or self.frames is None:

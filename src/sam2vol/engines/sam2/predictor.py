@@ -66,11 +66,8 @@ class Sam2VolPredictor(SAM2VideoPredictor):
         # bf16 autocast on CUDA (None: full precision).
         self.autocast_dtype: torch.dtype | None = None
         self._guard_memory_dtype()
-        # The direction of the walk running in this thread (for the cache's look-ahead).
+        # The direction of the slice being tracked in this thread (for the cache's look-ahead).
         self._walk = threading.local()
-        # Two walks may run at once (overlapped): one at a time through the state's
-        # one-frame feature slot.
-        self._feature_slot = threading.Lock()
 
     def _guard_memory_dtype(self) -> None:
         """Let full-precision tracking attend to a memory of bf16 features only.
@@ -157,19 +154,23 @@ class Sam2VolPredictor(SAM2VideoPredictor):
             # Hand it to the official code through its one-frame cache; the
             # image itself is never used downstream.
             placeholder = torch.empty(1, 3, 0, 0, device=self.device)
-            with self._feature_slot:
-                inference_state["cached_features"] = {frame_idx: (placeholder, backbone_out)}
-                return super()._get_image_feature(inference_state, frame_idx, batch_size)
+            inference_state["cached_features"] = {frame_idx: (placeholder, backbone_out)}
+            return super()._get_image_feature(inference_state, frame_idx, batch_size)
         return super()._get_image_feature(inference_state, frame_idx, batch_size)
 
     def begin_walk(self, inference_state: InferenceState, reverse: bool) -> None:
-        """Prepare a walk like the official ``propagate_in_video`` does before its loop.
-
-        Call it in the thread that runs the walk (the cache's look-ahead follows
-        the direction per thread).
-        """
+        """Prepare a walk like the official ``propagate_in_video`` does before its loop."""
         self.propagate_in_video_preflight(inference_state)
+
+    @contextlib.contextmanager
+    def direction(self, reverse: bool) -> Iterator[None]:
+        """Look ahead that way while encoding slices (per thread; restored after)."""
+        before = getattr(self._walk, "step", 1)
         self._walk.step = -1 if reverse else 1
+        try:
+            yield
+        finally:
+            self._walk.step = before
 
     def walk_horizon(self) -> int:
         """How far behind its current slice a walk reads other slices' outputs.
@@ -206,7 +207,7 @@ class Sam2VolPredictor(SAM2VideoPredictor):
         state = inference_state
         device = state["device"]
         masks, scores, tracked = [], [], []
-        with self.autocast():
+        with self.autocast(), self.direction(reverse):
             for obj_idx in range(self._get_obj_num(state)):
                 output_dict = state["output_dict_per_obj"][obj_idx]
                 if frame_idx in output_dict["cond_frame_outputs"]:
