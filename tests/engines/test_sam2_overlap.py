@@ -23,6 +23,7 @@ from tests.engines.sam2_helpers import (
     official_predictor,
     official_state,
     points,
+    run_official,
     volume,
     xy,
 )
@@ -101,6 +102,41 @@ def test_overlapped_walks_match_official(image, monkeypatch, batches, batched):
     for oid in (1, 2):
         idx = state["obj_id_to_idx"][oid]
         same_outputs(eng._objects[oid].state, state, idx)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"memory_temporal_stride_for_eval": 2, "max_obj_ptrs_in_encoder": 4}],
+    ids=["pointer-window", "memory-bank"],  # what sets the horizon: 15 or 14 slices
+)
+def test_overlap_from_a_start_one_object_has_no_prompt_on(image, monkeypatch, settings):
+    """The backward walk re-tracks the start slice of object 2, which the forward walk wrote
+    and the forward walk's later slices must not read: only right if the horizon is."""
+    eng = make_engine()
+    official = official_predictor(eng)
+    for name, value in settings.items():
+        monkeypatch.setattr(eng.predictor, name, value)
+        monkeypatch.setattr(official, name, value)
+    horizon = eng.predictor.walk_horizon()
+    assert horizon == (14 if settings else 15)
+    eng.set_image(image, (2.0, 1.0, 1.0))
+    state = official_state(official, eng, monkeypatch)
+    start = 20  # in the middle: the backward walk goes on alone after the shared steps
+    a = points((36, 44, True))
+    a.result = eng.predict_slice(start, a, object_id=1)
+    official.add_new_points_or_box(state, start, 1, points=xy(a)[0], labels=xy(a)[1])
+    b = points((30, 40, True))
+    b.result = eng.predict_slice(12, b, object_id=2)
+    official.add_new_points_or_box(state, 12, 2, points=xy(b)[0], labels=xy(b)[1])
+
+    results = list(eng.propagate({1: {start: a}, 2: {12: b}}, start=start))
+    stats = eng.overlap_stats
+    assert stats.started_after == start + horizon and stats.ahead == N - 1 - start - horizon
+    forward = run_official(official, state, start, reverse=False)
+    backward = run_official(official, state, start, reverse=True)
+    compare(results, {**backward, **forward}, (1, 2))  # the start slice as the forward walk gave it
+    for oid in (1, 2):
+        same_outputs(eng._objects[oid].state, state, state["obj_id_to_idx"][oid])
 
 
 def same_outputs(ours: dict, theirs: dict, idx: int = 0) -> None:
@@ -224,3 +260,62 @@ def test_rows_of_one_state_on_one_slice_are_refused(image):
     state = eng._objects[1].state
     with pytest.raises(ValueError, match="twice on one slice"):
         track_rows(eng.predictor, [Row(state, 4, False), Row(state, 4, True)])
+
+
+def test_undo_leaves_a_newer_output_alone_and_a_failed_step_is_undone(image, monkeypatch):
+    eng = make_engine(overlap_walks=True)
+    eng.set_image(image, (2.0, 1.0, 1.0))
+    a = points((36, 44, True))
+    a.result = eng.predict_slice(START, a, object_id=1)
+    objects = {1: {START: a}}
+    list(eng.propagate(objects, start=START))  # outputs on every slice
+    state = eng._objects[1].state
+    outputs = state["output_dict_per_obj"][0]["non_cond_frame_outputs"]
+    tracked = state["frames_tracked_per_obj"][0]
+    before = dict(outputs)
+
+    # Undo after a newer write: the newer output stays.
+    seal = eng._snapshot([1], 3)
+    outputs[3], tracked[3] = "tracked", "mark"
+    undo = seal()
+    outputs[3] = "newer"
+    undo()
+    assert outputs[3] == "newer" and tracked[3] == {"reverse": True}
+
+    # A step that fails after the backward row was written leaves that slice as it was.
+    outputs[3] = before[3]
+    real = eng._track_rows
+
+    shared = []
+
+    def failing(*walks):
+        outs = real(*walks)
+        shared.extend(walks[1:])
+        if len(shared) == 2:  # the second shared step (the first: the conditioning slice)
+            raise RuntimeError("boom")
+        return outs
+
+    monkeypatch.setattr(eng, "_track_rows", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        list(eng.propagate(objects, start=START))
+    assert outputs[START - 1] is before[START - 1]  # its backward slice: as it was
+    assert outputs[START + 17] is not before[START + 17]  # its forward slice: written
+
+
+def test_objects_one_by_one_share_each_slices_features_in_the_shared_steps(image, monkeypatch):
+    """Objects tracked one by one take turns between the two walks' slices: the cache keeps
+    both on the compute device, so each slice's features are fetched once per walk."""
+    eng = make_engine(overlap_walks=True, batch_objects=False)
+    eng.set_image(image, (2.0, 1.0, 1.0))
+    objects = {}
+    for oid, click in ((1, (36, 44, True)), (2, (30, 40, True))):
+        p = points(click)
+        p.result = eng.predict_slice(START, p, object_id=oid)
+        objects[oid] = {START: p}
+    eng.encode_all()
+    fetched = []
+    unpack = eng.cache._unpack
+    monkeypatch.setattr(eng.cache, "_unpack", lambda levels: fetched.append(1) or unpack(levels))
+    list(eng.propagate(objects, start=START))
+    assert eng.overlap_stats.ahead == START + 1
+    assert len(fetched) == N - 1  # every slice but the (conditioning) start, once

@@ -227,7 +227,7 @@ class Engine(ABC):
                     continue  # the start slice was yielded by the first pass
                 yield result
         finally:
-            walks.close()  # now, not when collected: a second thread may still walk
+            walks.close()  # now, not when collected: undoes work done ahead (SAM 2)
 
     def _track_passes(
         self, objects: dict[int, ObjectPrompts], start: int, passes: list[Pass]

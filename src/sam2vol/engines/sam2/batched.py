@@ -41,7 +41,7 @@ import torch
 from sam2vol.engines.sam2.predictor import InferenceState, Sam2VolPredictor, TrackedSlice
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Row:
     """One object to track on one slice.
 

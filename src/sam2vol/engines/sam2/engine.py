@@ -4,8 +4,11 @@ Each object has its own inference state (the official predictor tracks the
 objects of one state independently anyway), all sharing one feature cache, so
 every slice goes through the image encoder at most once per
 :meth:`~sam2vol.engines.base.Engine.set_image`. With ``batch_objects`` (the
-default) the objects to track on a slice go through one batched tracking step
-(:mod:`sam2vol.engines.sam2.batched`).
+default on an accelerator) the objects to track on a slice go through one
+batched tracking step (:mod:`sam2vol.engines.sam2.batched`); with
+``overlap_walks`` (likewise) a propagation both ways also batches the backward
+walk's slices with the forward walk's once that is safe
+(:mod:`sam2vol.engines.sam2.overlap`).
 
 Prompts reach the model as in the official interactive flow: a prompt on a
 slice the object was never tracked on starts from that slice alone; a prompt
@@ -119,13 +122,20 @@ class Sam2Engine(Engine):
             past the slices the backward walk reads, track the next slice of
             each walk in one batch (:mod:`~sam2vol.engines.sam2.overlap`);
             the same results up to rounding, in fewer steps. Not with
-            ``reset_between``.
+            ``reset_between``. While the caller pauses between results, the
+            state already holds backward slices not handed out: finish or
+            close a propagation before the next call on the same objects
+            (``Session`` does). None (default): on for an accelerator and at
+            image sizes up to 256 on the CPU; off at larger sizes on the CPU,
+            where a batch costs what its rows cost (``benchmarks/RESULTS.md``).
         seed: Seed of a ``random:`` initialisation.
         batch_objects: Track several objects through one tracking step per
             slice (objects whose memories have the same layout share one
             memory-attention call; SAM heads and memory encoder run once for
             all); the same results as tracking them one after the other (the
-            official 2.1 loop, ``False``) up to rounding.
+            official 2.1 loop, ``False``) up to rounding. None (default): on
+            for an accelerator (2.04x for 3 objects on an H200) and at image
+            sizes up to 256 on the CPU, else off.
     """
 
     name: ClassVar[str] = "sam2"
@@ -144,9 +154,9 @@ class Sam2Engine(Engine):
         encode_batch_size: int | None = None,
         offload_state_to_cpu: bool = False,
         compile_image_encoder: bool = False,
-        overlap_walks: bool = True,
+        overlap_walks: bool | None = None,
         seed: int = 0,
-        batch_objects: bool = True,
+        batch_objects: bool | None = None,
     ) -> None:
         super().__init__()
         if checkpoint is None or str(checkpoint).strip() == "":
@@ -189,7 +199,10 @@ class Sam2Engine(Engine):
             raise InputError(f"encode batch size must be >= 1, got {encode_batch_size}")
         self.encode_batch_size = int(encode_batch_size)
         self.offload_state_to_cpu = bool(offload_state_to_cpu)
-        self.batch_objects = bool(batch_objects)
+        # Batches pay on an accelerator, and on the CPU at small image sizes only (at 512 a
+        # batch costs what its rows cost, or a little more: benchmarks/RESULTS.md).
+        batches_pay = self.device.type != "cpu" or self.image_size <= 256
+        self.batch_objects = batches_pay if batch_objects is None else bool(batch_objects)
 
         if compile_image_encoder and self.device.type != "cuda":
             warnings.warn(
@@ -197,7 +210,7 @@ class Sam2Engine(Engine):
             )
             compile_image_encoder = False
         self.compile_image_encoder = bool(compile_image_encoder)
-        self.overlap_walks = bool(overlap_walks)
+        self.overlap_walks = batches_pay if overlap_walks is None else bool(overlap_walks)
         self.overlap_stats = OverlapStats()  # of the last propagation both ways
         self.predictor: Sam2VolPredictor = shared_predictor(
             source,
@@ -539,8 +552,12 @@ class Sam2Engine(Engine):
         per_object = [track_rows(self.predictor, rows) for rows in zip(*walks, strict=True)]
         return [list(outs) for outs in zip(*per_object, strict=True)]
 
-    def _snapshot(self, oids: list[int], s: int) -> Undo:
-        """What puts the tracking outputs of slice ``s`` back as they are now."""
+    def _snapshot(self, oids: list[int], s: int) -> Callable[[], Undo]:
+        """Slice ``s``'s tracking outputs now; called again after tracking, what undoes it.
+
+        The undo puts back the earlier output and mark of each object where
+        the state still holds what the tracking wrote (not a newer one).
+        """
         missing = object()
         saved = []
         for oid in oids:
@@ -549,15 +566,27 @@ class Sam2Engine(Engine):
             tracked = state["frames_tracked_per_obj"][0]
             saved.append((outputs, tracked, outputs.get(s, missing), tracked.get(s, missing)))
 
-        def undo() -> None:
-            for outputs, tracked, out, mark in saved:
-                for store, value in ((outputs, out), (tracked, mark)):
-                    if value is missing:
-                        store.pop(s, None)
-                    else:
-                        store[s] = value
+        def seal() -> Undo:
+            written = [
+                (outputs.get(s, missing), tracked.get(s, missing)) for outputs, tracked, *_ in saved
+            ]
 
-        return undo
+            def undo() -> None:
+                for (outputs, tracked, out, mark), wrote in zip(saved, written, strict=True):
+                    for store, before, after in (
+                        (outputs, out, wrote[0]),
+                        (tracked, mark, wrote[1]),
+                    ):
+                        if store.get(s, missing) is not after:
+                            continue  # changed since: not ours to undo
+                        if before is missing:
+                            store.pop(s, None)
+                        else:
+                            store[s] = before
+
+            return undo
+
+        return seal
 
     def _require_image(self) -> None:
         if self.image is None or self.frames is None:

@@ -14,9 +14,10 @@ travel. Where they are kept:
 The budget counts the bytes really stored, and is shared by every cache of
 the process with the same limit (every session of a web server), so sixteen
 sessions hold one budget's worth of features, not sixteen. Slices past the
-budget are re-encoded when needed (the last one is kept). The features last
-handed out stay on the compute device, so several objects tracked on the same
-slice share one copy. All methods are thread-safe (a background thread may
+budget are re-encoded when needed (the last one is kept). The features of the
+last two slices handed out stay on the compute device, so several objects
+tracked on the same slice share one copy (also when the two walks of a
+propagation take turns). All methods are thread-safe (a background thread may
 encode while the user acts); a background batch (:meth:`FeatureCache.encode_some`)
 runs the encoder outside the lock, so the user's look-ups of other slices do
 not wait for it.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,10 @@ import torch
 from sam2vol.engines.sam2.frames import SliceFrames
 
 CACHE_DTYPES = {"auto": None, "float32": torch.float32, "float16": torch.float16}
+
+# Slices whose features stay on the compute device once handed out: the slices of the two
+# walks an overlapped propagation tracks in one step.
+DEVICE_SLOTS = 2
 
 # GPU memory left free when features are stored on the accelerator.
 DEVICE_HEADROOM_BYTES = 4 << 30
@@ -159,7 +165,8 @@ class FeatureCache:
         self.stats = CacheStats()
         self._store: dict[int, list[torch.Tensor]] = {}
         self._recent: tuple[int, list[torch.Tensor]] | None = None
-        self._on_device: tuple[int, list[torch.Tensor]] | None = None
+        # The slices last handed out, on the compute device (one per walk of a propagation).
+        self._on_device: OrderedDict[int, list[torch.Tensor]] = OrderedDict()
         self._pos_enc: list[torch.Tensor] | None = None  # the same for every slice
         self._out_dtypes: list[torch.dtype] = []
         self._level_dtypes: list[torch.dtype] = []
@@ -196,9 +203,10 @@ class FeatureCache:
 
     def _features(self, index: int, ahead: Iterable[int]) -> BackboneOut:
         with self._lock:
-            if self._on_device is not None and self._on_device[0] == index:
+            if index in self._on_device:
                 self.stats.hits += 1
-                return self._backbone(self._on_device[1])
+                self._on_device.move_to_end(index)
+                return self._backbone(self._on_device[index])
             levels = self._store.get(index)
             if levels is None and self._recent is not None and self._recent[0] == index:
                 levels = self._recent[1]
@@ -215,7 +223,9 @@ class FeatureCache:
             else:
                 self.stats.hits += 1
             fpn = self._unpack(levels)
-            self._on_device = (index, fpn)
+            self._on_device[index] = fpn
+            while len(self._on_device) > DEVICE_SLOTS:
+                self._on_device.popitem(last=False)
             return self._backbone(fpn)
 
     def encode_all(self, indices: Sequence[int] | None = None) -> None:
@@ -257,9 +267,10 @@ class FeatureCache:
     def tensors(self) -> list[torch.Tensor]:
         """Every tensor the cache holds now (for memory accounting; does not wait for the lock)."""
         held = [t for levels in list(self._store.values()) for t in levels]
-        for kept in (self._recent, self._on_device):
-            if kept is not None:
-                held += kept[1]
+        if self._recent is not None:
+            held += self._recent[1]
+        for fpn in list(self._on_device.values()):
+            held += fpn
         return held + list(self._pos_enc or [])
 
     def clear(self) -> None:
@@ -267,7 +278,7 @@ class FeatureCache:
         with self._lock:
             self._store.clear()
             self._recent = None
-            self._on_device = None
+            self._on_device.clear()
             _give_back(self.budget, self._held)
             self.stats.stored = 0
             self.stats.bytes = 0

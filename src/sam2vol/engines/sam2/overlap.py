@@ -15,7 +15,10 @@ batch of two costs little more than a batch of one).
 The results still come in the sequential order (all forward slices, then the
 backward ones). If the caller stops early, whatever the backward walk did
 beyond what was handed out is undone, so the model's state is the one a
-sequential run stopped at the same point leaves.
+sequential run stopped at the same point leaves. While the caller pauses
+between results, the state already holds those backward slices: finish or
+close a propagation before the next call on the same objects (``Session``
+does).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from sam2vol.engines.sam2.predictor import TrackedSlice
 from sam2vol.engines.sam2.walk import Walk
 
 Undo = Callable[[], None]
+# Called before the backward walk tracks a slice; once it has, returns what undoes that.
+Snapshot = Callable[[int], Callable[[], Undo]]
 # Tracks the rows of one or two walks on one slice each; returns the outputs per walk.
 Track = Callable[..., list[list[TrackedSlice]]]
 
@@ -58,7 +63,7 @@ def overlapped(
     backward_frames: range,
     horizon: int,
     track: Track,
-    snapshot: Callable[[int], Undo],
+    snapshot: Snapshot,
     stats: OverlapStats | None = None,
 ) -> Iterator[tuple[int, SliceResult]]:
     """Yield ``(0, r)`` for each forward result, then ``(1, r)`` for each backward one.
@@ -72,7 +77,8 @@ def overlapped(
         horizon: How far behind its slice a walk reads.
         track: Tracks ``track(rows)`` or ``track(forward_rows, backward_rows)``.
         snapshot: Called with a slice before the backward walk tracks it;
-            returns what puts that slice's state back.
+            what it returns, called after, returns what puts that slice's
+            state back (where the state still holds what the walk wrote).
         stats: Filled in with what happened.
     """
     stats = stats if stats is not None else OverlapStats()
@@ -90,9 +96,14 @@ def overlapped(
             if b is None:
                 (outs,) = track(forward.rows(s))
             else:
-                undo = snapshot(b)
-                outs, back = track(forward.rows(s), walk.rows(b))
-                pending.append((walk.finish(b, back), undo))
+                seal = snapshot(b)
+                try:
+                    outs, back = track(forward.rows(s), walk.rows(b))
+                    result = walk.finish(b, back)
+                except BaseException:
+                    seal()()  # a failed step leaves slice b as it was
+                    raise
+                pending.append((result, seal()))
                 stats.ahead += 1
             yield 0, forward.finish(s, outs)
         while pending:
