@@ -175,3 +175,25 @@ def compare(results: Any, theirs: dict[int, np.ndarray], oids: tuple[int, ...]) 
     for r in results:
         for row, oid in enumerate(oids):
             close(r.logits[oid], theirs[r.slice_index][row, 0])
+
+
+@contextlib.contextmanager
+def object_scores_shifted(engine: Any, shift: float):
+    """The engine's model with its object-score logits lowered by ``shift``, restored exactly after.
+
+    The model is shared by every engine of the same settings (other tests too). Its
+    parameter is changed in place and copied back from a saved clone (not patched with
+    ``monkeypatch``: undoing a module attribute removes the parameter in pytest >= 9.2).
+    """
+    import torch
+
+    head = engine.predictor.sam_mask_decoder.pred_obj_score_head
+    last = head.layers[-1] if hasattr(head, "layers") else head
+    saved = last.bias.detach().clone()
+    with torch.no_grad():
+        last.bias -= shift
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            last.bias.copy_(saved)

@@ -20,6 +20,7 @@ from tests.engines.sam2_helpers import (
     DEVICE,
     close,
     make_engine,
+    object_scores_shifted,
     official_both,
     official_predictor,
     official_state,
@@ -39,22 +40,15 @@ START = 12
 @pytest.fixture(scope="module")
 def engines():
     """A batched and a sequential engine on one model, shifted so objects go absent."""
-    import torch
-
     batched = make_engine(seed=3, batch_objects=True)
     sequential = make_engine(seed=3, batch_objects=False)
     assert batched.batch_objects and not sequential.batch_objects
     assert sequential.predictor is batched.predictor  # one shared model
-    head = batched.predictor.sam_mask_decoder.pred_obj_score_head
-    last = head.layers[-1] if hasattr(head, "layers") else head
-    with torch.no_grad():
-        last.bias -= OBJECT_SCORE_SHIFT
     image = volume(n_slices=N)
     for eng in (batched, sequential):
         eng.set_image(image, (2.0, 1.0, 1.0))
-    yield batched, sequential
-    with torch.no_grad():
-        last.bias += OBJECT_SCORE_SHIFT  # the model is shared with other test modules
+    with object_scores_shifted(batched, OBJECT_SCORE_SHIFT):  # restored for other modules
+        yield batched, sequential
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from tests.engines.sam2_helpers import (
     close,
     compare,
     make_engine,
+    object_scores_shifted,
     official_both,
     official_predictor,
     official_state,
@@ -97,34 +98,28 @@ def test_long_session_two_objects_box_mask_clicks_corrections_undo(long_engine, 
 
 
 def test_max_slices_and_absent_objects_match_official(long_engine, monkeypatch):
-    import torch
-
     # A model of its own whose object score straddles 0 on this volume (random weights
     # give small positive scores everywhere): some slices have no object.
     eng = make_engine(seed=3)
-    head = eng.predictor.sam_mask_decoder.pred_obj_score_head
-    last = head.layers[-1] if hasattr(head, "layers") else head
-    # The model is shared by every engine of these settings: shifted for this test only.
-    shifted = torch.nn.Parameter(last.bias.detach() - OBJECT_SCORE_SHIFT, requires_grad=False)
-    monkeypatch.setattr(last, "bias", shifted)
-    eng.set_image(long_engine.image, long_engine.spacing_mm)
-    official = official_predictor(eng)
-    state = official_state(official, eng, monkeypatch)
-    start = 8
-    prompt = points((44, 36, True))
-    prompt.result = eng.predict_slice(start, prompt, object_id=1)
-    pts, labels = xy(prompt)
-    official.add_new_points_or_box(state, start, 1, points=pts, labels=labels)
-    results = list(eng.propagate({1: {start: prompt}}, max_slices=5))
-    theirs = official_both(official, state, start, max_frames=5)
-    assert sorted(theirs) == list(range(3, 14))
-    compare(results, theirs, (1,))
+    with object_scores_shifted(eng, OBJECT_SCORE_SHIFT):
+        eng.set_image(long_engine.image, long_engine.spacing_mm)
+        official = official_predictor(eng)
+        state = official_state(official, eng, monkeypatch)
+        start = 8
+        prompt = points((44, 36, True))
+        prompt.result = eng.predict_slice(start, prompt, object_id=1)
+        pts, labels = xy(prompt)
+        official.add_new_points_or_box(state, start, 1, points=pts, labels=labels)
+        results = list(eng.propagate({1: {start: prompt}}, max_slices=5))
+        theirs = official_both(official, state, start, max_frames=5)
+        assert sorted(theirs) == list(range(3, 14))
+        compare(results, theirs, (1,))
 
-    # Without a limit, through slices where the model sees no object (score < 0).
-    results = list(eng.propagate({1: {start: prompt}}))
-    compare(results, official_both(official, state, start), (1,))
-    tracked = [r.scores[1] for r in results if r.slice_index != start]
-    assert min(tracked) < 0 < max(tracked), tracked  # tracked slices absent and present
+        # Without a limit, through slices where the model sees no object (score < 0).
+        results = list(eng.propagate({1: {start: prompt}}))
+        compare(results, official_both(official, state, start), (1,))
+        tracked = [r.scores[1] for r in results if r.slice_index != start]
+        assert min(tracked) < 0 < max(tracked), tracked  # tracked slices absent and present
 
 
 def test_bf16_autocast_matches_official_under_the_same_autocast(monkeypatch):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("sam2")
 
@@ -19,6 +18,7 @@ from tests.engines.sam2_helpers import (
     close,
     compare,
     make_engine,
+    object_scores_shifted,
     official_both,
     official_predictor,
     official_state,
@@ -192,49 +192,46 @@ def test_stopping_early_undoes_the_backward_slices_not_handed_out(image, where):
         np.testing.assert_allclose(again[r.slice_index], r.logits[1], atol=ATOL)
 
 
-def test_overlapped_equals_sequential_when_objects_stop(image, monkeypatch):
+def test_overlapped_equals_sequential_when_objects_stop(image):
     """``stop_after_empty``: stopped objects skip their rows in the shared steps, both walks."""
     engines = [make_engine(overlap_walks=on, stop_after_empty=2) for on in (True, False)]
-    head = engines[0].predictor.sam_mask_decoder.pred_obj_score_head
-    last = head.layers[-1] if hasattr(head, "layers") else head
-    # Scores straddle 0 (this model object-absent on some slices): monkeypatched, not in place,
-    # since the model is shared with other tests.
-    monkeypatch.setattr(last, "bias", torch.nn.Parameter(last.bias.detach() - SCORE_SHIFT))
-    # Bright slices at both ends: lower scores there (the objects go absent and stop during
-    # the shared steps, forward from slice 24, backward below slice 3).
-    image = image.copy()
-    image[24:] = image[:3] = 1.0
-    runs = []
-    for eng in engines:
-        eng.set_image(image, (2.0, 1.0, 1.0))
-        # Masks at the start (present there, whatever the scores), a click on slice 2.
-        a, b = points(), points()
-        a.mask = np.zeros(image.shape[1:], bool)
-        a.mask[25:45, 35:55] = True
-        b.mask = np.zeros(image.shape[1:], bool)
-        b.mask[8:36, 10:40] = True
-        a.result = eng.predict_slice(START, a, object_id=1)
-        b.result = eng.predict_slice(START, b, object_id=2)
-        c = points((30, 40, True))
-        c.result = eng.predict_slice(2, c, object_id=2)
-        runs.append(list(eng.propagate({1: {START: a}, 2: {START: b, 2: c}}, start=START)))
-    assert engines[0].overlap_stats.ahead == START + 1
-    ours, theirs = runs
-    assert [r.slice_index for r in ours] == [r.slice_index for r in theirs]
-    for r, q in zip(ours, theirs, strict=True):
+    # Scores straddle 0: the objects absent on some slices.
+    with object_scores_shifted(engines[0], SCORE_SHIFT):
+        # Bright slices at both ends: lower scores there (the objects go absent and stop during
+        # the shared steps, forward from slice 24, backward below slice 3).
+        image = image.copy()
+        image[24:] = image[:3] = 1.0
+        runs = []
+        for eng in engines:
+            eng.set_image(image, (2.0, 1.0, 1.0))
+            # Masks at the start (present there, whatever the scores), a click on slice 2.
+            a, b = points(), points()
+            a.mask = np.zeros(image.shape[1:], bool)
+            a.mask[25:45, 35:55] = True
+            b.mask = np.zeros(image.shape[1:], bool)
+            b.mask[8:36, 10:40] = True
+            a.result = eng.predict_slice(START, a, object_id=1)
+            b.result = eng.predict_slice(START, b, object_id=2)
+            c = points((30, 40, True))
+            c.result = eng.predict_slice(2, c, object_id=2)
+            runs.append(list(eng.propagate({1: {START: a}, 2: {START: b, 2: c}}, start=START)))
+        assert engines[0].overlap_stats.ahead == START + 1
+        ours, theirs = runs
+        assert [r.slice_index for r in ours] == [r.slice_index for r in theirs]
+        for r, q in zip(ours, theirs, strict=True):
+            for oid in (1, 2):
+                close(r.logits[oid], q.logits[oid])
+                np.testing.assert_allclose(r.scores[oid], q.scores[oid], atol=ATOL)
+        # While the walks shared steps (forward slices 22..28, backward START..0) stopped objects
+        # were skipped in both walks, and objects stopped in the backward walk. The shift is tuned
+        # on the CPU; on CUDA (gpu_check.sh) the scores land a little apart.
+        if DEVICE == "cpu":
+            skipped = {(r.slice_index, o) for r in ours for o in (1, 2) if r.scores[o] == -1024}
+            assert all((s, 1) in skipped for s in range(22, 29)), sorted(skipped)
+            for oid in (1, 2):  # tracked on slice START-1, later skipped: the stop came in between
+                assert (START - 1, oid) not in skipped and (3, oid) in skipped, sorted(skipped)
         for oid in (1, 2):
-            close(r.logits[oid], q.logits[oid])
-            np.testing.assert_allclose(r.scores[oid], q.scores[oid], atol=ATOL)
-    # While the walks shared steps (forward slices 22..28, backward START..0) stopped objects
-    # were skipped in both walks, and objects stopped in the backward walk. The shift is tuned
-    # on the CPU; on CUDA (gpu_check.sh) the scores land a little apart.
-    if DEVICE == "cpu":
-        skipped = {(r.slice_index, oid) for r in ours for oid in (1, 2) if r.scores[oid] == -1024}
-        assert all((s, 1) in skipped for s in range(22, 29)), sorted(skipped)
-        for oid in (1, 2):  # tracked on slice START-1, later skipped: the stop came in between
-            assert (START - 1, oid) not in skipped and (3, oid) in skipped, sorted(skipped)
-    for oid in (1, 2):
-        same_outputs(engines[0]._objects[oid].state, engines[1]._objects[oid].state)
+            same_outputs(engines[0]._objects[oid].state, engines[1]._objects[oid].state)
 
 
 def test_short_or_reset_walks_run_one_after_the_other(image):
