@@ -144,14 +144,19 @@ def pytest_make_collect_report(collector: pytest.Collector):
     report = outcome.get_result()
     if not report.failed:
         return
-    found = _MISSING_MODULE.search(str(report.longrepr))
-    if found is None:
-        return
-    top = found.group(1).split(".")[0]
-    if top not in OPTIONAL or _installed(top):
-        return
     if _all_required():
         return  # make test: a missing extra stays an error
-    extra = (extras_of(Path(str(collector.path))) or (OPTIONAL[top],))[0]
+    path = Path(str(collector.path))
+    found = _MISSING_MODULE.search(str(report.longrepr))
+    top = found.group(1).split(".")[0] if found else None
+    if top in OPTIONAL and not _installed(top):
+        extra, what = (extras_of(path) or (OPTIONAL[top],))[0], top
+    else:
+        # A module in an extra's place that failed to import another way while that extra
+        # is missing (a name from a sibling module that could not import).
+        extra = next((e for e in extras_of(path) if missing_for(e)), None)
+        if extra is None:
+            return
+        what = ", ".join(missing_for(extra))
     report.outcome = "skipped"
-    report.longrepr = (str(collector.path), 0, f"Skipped: needs the {extra} extra ({top} missing)")
+    report.longrepr = (str(collector.path), 0, f"Skipped: needs the {extra} extra ({what} missing)")
