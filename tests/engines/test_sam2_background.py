@@ -125,3 +125,28 @@ def test_viewing_again_resumes_an_encoding_that_ended():
     _wait(lambda: engine.cache.stats.stored == n)
     assert engine.cache.stats.encoded == 2 * n
     session.close()
+
+
+def test_viewing_again_does_not_restart_an_encoding_whose_budget_is_spent():
+    """With the budget spent, a new view starts nothing (it would encode a batch and drop it);
+    once memory is back, it does."""
+    probe = make_engine()
+    probe.set_image(volume(), (1.0, 1.0, 1.0))
+    probe.cache.features(0)
+    per_slice = probe.cache.stats.bytes
+    probe.close()
+    # A budget of its own, for 3.5 float32 slices (auto would store float16 here).
+    engine = make_engine(feature_cache_gb=3.5 * per_slice / 2**30, feature_cache_dtype="float32")
+    session = Session(_volume(), engine)
+    _wait(lambda: engine.cache.stats.stored == 3 and not engine.background_encoding)
+    encoded = engine.cache.stats.encoded
+    assert not engine.cache.has_room()
+    session.view(7)
+    time.sleep(0.3)
+    _wait(lambda: not engine.background_encoding)
+    assert engine.cache.stats.encoded == encoded
+    engine.cache.clear()  # memory given back
+    session.view(7)
+    _wait(lambda: engine.cache.stats.stored == 3 and not engine.background_encoding)
+    assert engine.cache.stats.encoded > encoded
+    session.close()

@@ -306,7 +306,10 @@ class Sam2Engine(Engine):
                     running.keep_going = keep_going
                 return
             if running is not None:
-                # Ended (all encoded, or the budget was spent: memory may have been freed since).
+                # Ended (all encoded, or the budget was spent: memory may have been freed since;
+                # if not, a new thread would only encode a batch it cannot keep).
+                if running.cache is self.cache and not self.cache.has_room():
+                    return
                 keep_going = keep_going or running.keep_going
                 self._stop_prefetch()
             self._prefetch = BackgroundEncoder(self, self.cache, order, keep_going)

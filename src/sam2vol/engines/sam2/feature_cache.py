@@ -183,6 +183,13 @@ class FeatureCache:
         """The dtype the finest-level features are kept in (None before the first encode)."""
         return self._storage_dtype
 
+    def has_room(self) -> bool:
+        """Whether the budget can take one more slice as large as those stored (True before any)."""
+        if self.stats.stored == 0:
+            return True
+        per_slice = self.stats.bytes // self.stats.stored
+        return self.budget.limit - self.budget.used >= per_slice
+
     def __contains__(self, index: int) -> bool:
         return index in self._store
 
