@@ -147,6 +147,7 @@ def run_official(
 
 
 ATOL = 1e-4  # logits against the official predictor (float32)
+BF16_RTOL = 2**-7  # memories are stored in bfloat16: one unit in the last place
 
 
 def as_np(x: Any) -> np.ndarray:
@@ -158,6 +159,24 @@ def close(ours: Any, theirs: Any, rtol: float = 1e-4) -> None:
     """Our logits equal theirs to ``ATOL`` (theirs reshaped to ours)."""
     ours = as_np(ours)
     np.testing.assert_allclose(ours, as_np(theirs).reshape(ours.shape), atol=ATOL, rtol=rtol)
+
+
+def compare_outputs(ours: dict, theirs: dict, pos_enc_constant: list) -> None:
+    """One object's stored outputs (per slice) against another's: keys, dtypes, devices, values."""
+    assert sorted(ours) == sorted(theirs)
+    for t, out in ours.items():
+        ref = theirs[t]
+        assert sorted(out) == sorted(ref), t
+        for key in ("maskmem_features", "pred_masks", "obj_ptr", "object_score_logits"):
+            assert out[key].dtype == ref[key].dtype, (t, key)
+            assert out[key].shape == ref[key].shape, (t, key)
+            assert out[key].device == ref[key].device, (t, key)
+            close(out[key], ref[key], rtol=BF16_RTOL if key == "maskmem_features" else 1e-4)
+        # The state's constant, expanded (the official storage of maskmem_pos_enc).
+        for x, c in zip(out["maskmem_pos_enc"], pos_enc_constant, strict=True):
+            assert x.shape[0] == 1 and x.data_ptr() == c.data_ptr(), t
+        for x, r in zip(out["maskmem_pos_enc"], ref["maskmem_pos_enc"], strict=True):
+            close(x, r)
 
 
 def official_both(

@@ -19,6 +19,7 @@ from tests.engines.sam2_helpers import (
     ATOL,
     DEVICE,
     close,
+    compare_outputs,
     make_engine,
     object_scores_shifted,
     official_both,
@@ -32,7 +33,6 @@ from tests.engines.sam2_helpers import (
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 N = 24  # >= 16 + 6: the pointer window and the 6-frame memory bank are full
-BF16_RTOL = 2**-7  # memories are stored in bfloat16: one unit in the last place
 OBJECT_SCORE_SHIFT = 0.029  # seed 3: each object present on some slices, absent on others
 START = 12
 
@@ -114,24 +114,6 @@ def official_corrections(official, state) -> None:
     official.add_new_points_or_box(state, 20, 1, points=pts, labels=labels)
     pts, labels = xy(points((14, 20, True), (40, 40, False)))
     official.add_new_points_or_box(state, 2, 3, points=pts, labels=labels)
-
-
-def compare_outputs(ours: dict, theirs: dict, pos_enc_constant: list) -> None:
-    """One object's stored outputs (per slice) against another's: keys, dtypes, devices, values."""
-    assert sorted(ours) == sorted(theirs)
-    for t, out in ours.items():
-        ref = theirs[t]
-        assert sorted(out) == sorted(ref), t
-        for key in ("maskmem_features", "pred_masks", "obj_ptr", "object_score_logits"):
-            assert out[key].dtype == ref[key].dtype, (t, key)
-            assert out[key].shape == ref[key].shape, (t, key)
-            assert out[key].device == ref[key].device, (t, key)
-            close(out[key], ref[key], rtol=BF16_RTOL if key == "maskmem_features" else 1e-4)
-        # The state's constant, expanded (the official storage of maskmem_pos_enc).
-        for x, c in zip(out["maskmem_pos_enc"], pos_enc_constant, strict=True):
-            assert x.shape[0] == 1 and x.data_ptr() == c.data_ptr(), t
-        for x, r in zip(out["maskmem_pos_enc"], ref["maskmem_pos_enc"], strict=True):
-            close(x, r)
 
 
 def compare_with_official(eng, results, official, state, theirs) -> None:

@@ -17,6 +17,7 @@ from tests.engines.sam2_helpers import (
     DEVICE,
     close,
     compare,
+    compare_outputs,
     make_engine,
     object_scores_shifted,
     official_both,
@@ -31,7 +32,6 @@ from tests.engines.sam2_helpers import (
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 N, START = 40, 6
-BF16_RTOL = 2**-7  # memories are stored in bfloat16: one unit in the last place
 # This model's object scores here are about 0.17-0.18 (lower on bright slices): shifted to
 # straddle 0, so objects go absent and stop.
 SCORE_SHIFT = 0.172
@@ -141,14 +141,11 @@ def test_overlap_from_a_start_one_object_has_no_prompt_on(image, monkeypatch, se
 
 def same_outputs(ours: dict, theirs: dict, idx: int = 0) -> None:
     """One object's stored tracking outputs and tracked marks, ours against another state's."""
-    mine = ours["output_dict_per_obj"][0]["non_cond_frame_outputs"]
-    other = theirs["output_dict_per_obj"][idx]["non_cond_frame_outputs"]
-    assert sorted(mine) == sorted(other)
-    for t, out in mine.items():
-        for key in ("maskmem_features", "pred_masks", "obj_ptr", "object_score_logits"):
-            assert out[key].dtype == other[t][key].dtype, (t, key)
-            rtol = BF16_RTOL if key == "maskmem_features" else 1e-4
-            close(out[key], other[t][key], rtol=rtol)
+    compare_outputs(
+        ours["output_dict_per_obj"][0]["non_cond_frame_outputs"],
+        theirs["output_dict_per_obj"][idx]["non_cond_frame_outputs"],
+        ours["constants"]["maskmem_pos_enc"],
+    )
     assert ours["frames_tracked_per_obj"][0] == theirs["frames_tracked_per_obj"][idx]
 
 

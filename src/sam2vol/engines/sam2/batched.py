@@ -3,8 +3,8 @@
 The official SAM 2.1 ``propagate_in_video`` tracks every object at batch 1,
 one slice at a time. :func:`track_rows` runs the same official code once for
 a batch of rows, each an object on a slice of its own walk (the objects of
-one slice, :func:`track_objects`, or also the slice of a second walk going the
-other way, :mod:`~sam2vol.engines.sam2.overlap`), with only the image
+one slice, or also the slice of a second walk going the other way,
+:mod:`~sam2vol.engines.sam2.overlap`), with only the image
 features gathered per row and the memory attention regrouped:
 
 - each row's image features are the official ``_get_image_feature``'s for its
@@ -207,35 +207,6 @@ class _BatchedModel(_Proxy):
 def _row(x: torch.Tensor | None, i: int) -> torch.Tensor | None:
     """Row ``i`` of a batched output, in storage of its own (as a batch-1 call gives)."""
     return None if x is None else x[i : i + 1].clone()
-
-
-def track_objects(
-    predictor: Sam2VolPredictor,
-    states: Sequence[InferenceState],
-    frame_idx: int,
-    *,
-    reverse: bool,
-    skip: Sequence[bool],
-) -> list[TrackedSlice]:
-    """Track one slice for several one-object states, batching the objects that need it.
-
-    Returns what ``predictor.track_slice(state, frame_idx, reverse=reverse,
-    skip=skip[i])`` returns for each state, and leaves each state as that call
-    leaves it (up to rounding).
-
-    Args:
-        predictor: The model (shared by the states).
-        states: One inference state per object, each holding one object,
-            all on the same frames (after ``begin_walk``).
-        frame_idx: The slice.
-        reverse: Whether the walk goes to lower slice indices.
-        skip: Per state: leave non-conditioning slices untracked (a stopped
-            object), as ``track_slice`` does.
-    """
-    if len(states) != len(skip):
-        raise ValueError("one skip flag per state")
-    rows = [Row(state, frame_idx, reverse, k) for state, k in zip(states, skip, strict=True)]
-    return track_rows(predictor, rows)
 
 
 def track_rows(predictor: Sam2VolPredictor, rows: Sequence[Row]) -> list[TrackedSlice]:

@@ -29,8 +29,8 @@ class Walk:
     states: list[InferenceState]
     reverse: bool
     stop_after_empty: int | None = None
-    absent: dict[int, int] = field(default_factory=dict)
-    stopped: dict[int, bool] = field(default_factory=dict)
+    absent: dict[int, int] = field(init=False)
+    stopped: dict[int, bool] = field(init=False)
 
     def __post_init__(self) -> None:
         self.absent = dict.fromkeys(self.oids, 0)
