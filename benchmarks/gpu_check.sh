@@ -3,7 +3,8 @@
 #   1. the equivalence tests against Meta's SAM2VideoPredictor on CUDA, float32 and bf16 autocast;
 #   2. benchmarks/propagation.py --device cuda: tiny and large at image size 1024, 200 slices,
 #      with and without torch.compile (the compiled runs time our engine only), and the walk
-#      modes (batched objects, overlapped walks) on 100 slices, 1 and 3 objects;
+#      modes (batched objects, overlapped walks, padded memories) on 100 slices, 1 and 3 objects,
+#      and 3 objects with a correction each (memories of different lengths);
 #   3. benchmarks/train_step.py --devices cuda.
 # Each step has its own time limit, so one slow step cannot eat the others' time. The log goes to
 # $OUT/gpu_check.log (or ./gpu_check.log). Packages not installed (sam2, hydra) can be put on
@@ -40,6 +41,7 @@ TESTS="tests/engines/test_sam2_equivalence.py tests/engines/test_sam2_equivalenc
 SAM2VOL_TEST_DEVICE=cuda SAM2VOL_TEST_PRECISION=float32 SAM2VOL_TEST_ENCODE_BATCH=1 \
   NVIDIA_TF32_OVERRIDE=0 timeout 120 \
   python3 -m pytest -q -p no:cacheprovider $TESTS tests/engines/test_sam2_batched.py \
+  tests/engines/test_sam2_padded_attention.py \
   >"${LOG%.log}_fp32.log" 2>&1 &
 SAM2VOL_TEST_DEVICE=cuda SAM2VOL_TEST_PRECISION=bfloat16 SAM2VOL_TEST_BATCH_OBJECTS=0 \
   SAM2VOL_TEST_OVERLAP_WALKS=0 timeout 120 python3 -m pytest -q -p no:cacheprovider $TESTS \
@@ -55,9 +57,11 @@ BENCH="python3 benchmarks/propagation.py --device cuda --slices 200 --image-size
 step 80 "tiny, 1024, 200 slices" $BENCH --checkpoint random:sam2.1_hiera_t
 step 60 "tiny, 1024, 200 slices, compiled (ours only)" \
   $BENCH --checkpoint random:sam2.1_hiera_t --compile --skip-official
-step 100 "large, 1024, 200 slices, 4 rounds" $BENCH --checkpoint random:sam2.1_hiera_l --rounds 4
-step 80 "walk modes, tiny, 1024, 100 slices, 1 and 3 objects (ours only)" \
-  python3 benchmarks/propagation.py --device cuda --walks --slices 100 --image-size 1024 \
-  --repeats 1 --skip-official
-step 40 "train step" python3 benchmarks/train_step.py --devices cuda
+step 90 "large, 1024, 200 slices, 4 rounds" $BENCH --checkpoint random:sam2.1_hiera_l --rounds 4
+WALKS="python3 benchmarks/propagation.py --device cuda --walks --slices 100 --image-size 1024"
+step 60 "walk modes, tiny, 1024, 100 slices, 1 and 3 objects (ours only)" \
+  $WALKS --repeats 1 --skip-official
+step 40 "walk modes, 3 objects, a correction each (ours only)" \
+  $WALKS --repeats 1 --skip-official --walk-objects 3 --walk-corrections
+step 30 "train step" python3 benchmarks/train_step.py --devices cuda
 echo "=== done" | tee -a "$LOG"

@@ -359,11 +359,29 @@ def click_latency(args: argparse.Namespace) -> float:
 
 # Ways our engine can walk, as engine settings (toggled on one engine: same weights, same cache).
 WALK_MODES: dict[str, dict[str, bool]] = {
-    "sequential": {"overlap_walks": False, "batch_objects": False},
-    "batched": {"overlap_walks": False, "batch_objects": True},
-    "overlapped": {"overlap_walks": True, "batch_objects": False},
-    "both": {"overlap_walks": True, "batch_objects": True},
+    "sequential": {"overlap_walks": False, "batch_objects": False, "pad_memories": False},
+    "batched": {"overlap_walks": False, "batch_objects": True, "pad_memories": False},
+    "overlapped": {"overlap_walks": True, "batch_objects": False, "pad_memories": False},
+    "both": {"overlap_walks": True, "batch_objects": True, "pad_memories": False},
+    # Both, and rows whose memories differ in length padded into one attention call.
+    "padded": {"overlap_walks": True, "batch_objects": True, "pad_memories": True},
 }
+
+
+@contextlib.contextmanager
+def attention_calls(predictor: Any) -> Iterator[list[int]]:
+    """Counts the memory-attention calls (of any batch) made inside the block."""
+    count = [0]
+
+    def hook(*_: Any) -> None:
+        count[0] += 1
+
+    # The first layer's first norm runs once per call, official or padded.
+    handle = predictor.memory_attention.layers[0].norm1.register_forward_pre_hook(hook)
+    try:
+        yield count
+    finally:
+        handle.remove()
 
 
 def walks(args: argparse.Namespace) -> float:
@@ -374,8 +392,13 @@ def walks(args: argparse.Namespace) -> float:
     official predictor keeps only the last slice's features and re-encodes.
     Each mode runs ``--repeats`` times in turn, each round starting with the
     next mode; the median counts. With one object ``batched`` takes the
-    sequential path: its ratio shows the noise. Returns the last speed-up of
-    the last mode over ``sequential``.
+    sequential path: its ratio shows the noise. With ``--walk-corrections``
+    each object also has a mask prompt a quarter of the volume away from the
+    start (objects alternate sides), as in the iterative protocols: the two
+    walks' memories then differ in length on every shared step. Each mode's
+    memory-attention calls per propagation are counted too (what a GPU, where
+    a call costs about the same for any batch, pays for). Returns the last
+    speed-up of the last mode over ``sequential``.
     """
     import statistics
 
@@ -401,26 +424,42 @@ def walks(args: argparse.Namespace) -> float:
             p.mask = masks[(oid - 1) % len(masks)]
             p.result = engine.predict_slice(key, p, object_id=oid)
             objects[oid] = {key: p}
+            if args.walk_corrections:
+                at = key + (1 if oid % 2 else -1) * (args.slices // 4)
+                fix = SlicePrompts()
+                fix.mask = np.roll(truth[at], (oid - 1) * shift, axis=1)
+                fix.result = engine.predict_slice(at, fix, object_id=oid)
+                objects[oid][at] = fix
         engine.encode_all()
         list(engine.propagate(objects, start=key))  # warm-up
         seconds: dict[str, list[float]] = {mode: [] for mode in WALK_MODES}
+        calls: dict[str, int] = {}
         modes = list(WALK_MODES.items())
         for repeat in range(args.repeats):
             # Each repeat starts with another mode, so no mode always runs first.
-            for mode, settings in modes[repeat % 4 :] + modes[: repeat % 4]:
+            first = repeat % len(modes)
+            for mode, settings in modes[first:] + modes[:first]:
                 for name, value in settings.items():
                     setattr(engine, name, value)
-                t0 = time.perf_counter()
-                for _ in engine.propagate(objects, start=key):
-                    pass
-                seconds[mode].append(time.perf_counter() - t0)
+                with attention_calls(engine.predictor) as count:
+                    t0 = time.perf_counter()
+                    for _ in engine.propagate(objects, start=key):
+                        pass
+                    seconds[mode].append(time.perf_counter() - t0)
+                calls[mode] = count[0]
         median = {mode: statistics.median(v) for mode, v in seconds.items()}
         line = "  ".join(f"{mode} {t:.1f} s" for mode, t in median.items())
+        print(
+            f"  objects={n_obj} memory-attention calls: "
+            + "  ".join(f"{mode} {n}" for mode, n in calls.items()),
+            flush=True,
+        )
         if official is not None:
             official.start(image)
             with official.quiet():
                 for oid, prompts in objects.items():
-                    official.predictor.add_new_mask(official.state, key, oid, prompts[key].mask)
+                    for at, prompt in prompts.items():
+                        official.predictor.add_new_mask(official.state, at, oid, prompt.mask)
             t0 = time.perf_counter()
             for _ in official.propagate(key, np.zeros(truth.shape, bool)):
                 pass
@@ -623,6 +662,11 @@ def main(argv: list[str] | None = None) -> int:
         help="only time re-propagation by walk mode (batched, overlapped) against sequential",
     )
     parser.add_argument("--walk-objects", type=int, nargs="+", default=[1, 3])
+    parser.add_argument(
+        "--walk-corrections",
+        action="store_true",
+        help="with --walks: a second prompt per object, a quarter of the volume from the start",
+    )
     parser.add_argument(
         "--batched-objects",
         action="store_true",

@@ -20,3 +20,20 @@ def fresh(engine):
     """The shared engine with a fresh session (features stay valid: same image)."""
     engine.set_image(engine.image, engine.spacing_mm)
     return engine
+
+
+@pytest.fixture
+def groups(monkeypatch):
+    """The memory-attention groups (rows attended together) of every batched slice."""
+    from sam2vol.engines.sam2 import batched
+
+    seen: list[list[list[int]]] = []
+
+    class Spy(batched._BatchedModel):
+        def _prepare_memory_conditioned_features(self, *args, **kwargs):
+            out = super()._prepare_memory_conditioned_features(*args, **kwargs)
+            seen.append(self.groups)
+            return out
+
+    monkeypatch.setattr(batched, "_BatchedModel", Spy)
+    return seen

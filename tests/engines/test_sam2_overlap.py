@@ -50,17 +50,22 @@ def batches(monkeypatch):
     seen: list[list[tuple[int, bool]]] = []
     track_batch = batched._track_batch
 
-    def spy(predictor, rows):
+    def spy(predictor, rows, *args):
         seen.append([(row.frame_idx, row.reverse) for row in rows])
-        return track_batch(predictor, rows)
+        return track_batch(predictor, rows, *args)
 
     monkeypatch.setattr(batched, "_track_batch", spy)
     return seen
 
 
-@pytest.mark.parametrize("batched", [False, True], ids=["one-by-one", "batched"])
-def test_overlapped_walks_match_official(image, monkeypatch, batches, batched):
+@pytest.mark.parametrize(
+    ("batched", "pad"),
+    [(False, False), (True, False), (True, True)],
+    ids=["one-by-one", "batched", "batched-padded"],
+)
+def test_overlapped_walks_match_official(image, monkeypatch, batches, groups, batched, pad):
     eng = make_engine(batch_objects=batched)
+    eng.pad_memories = pad
     eng.set_image(image, (2.0, 1.0, 1.0))
     official = official_predictor(eng)
     state = official_state(official, eng, monkeypatch)
@@ -86,6 +91,13 @@ def test_overlapped_walks_match_official(image, monkeypatch, batches, batched):
     else:
         expect = [pair for pair in per_step for _ in (1, 2)]
     assert paired == expect
+    # The backward rows' memories are a pointer short (the start slice is a conditioning
+    # slice, not a tracked one): attended apart from the forward rows unless padded.
+    shared = [g for rows, g in zip(batches, groups, strict=True) if len({r for _, r in rows}) == 2]
+    n = len(paired[0])
+    assert shared == [
+        [list(range(n))] if pad else [[0, 1], [2, 3]] if batched else [[0], [1]]
+    ] * len(shared)
     compare(results, official_both(official, state, START), (1, 2))
 
     # Corrections after and before the start, then again both ways (outputs there are replaced).

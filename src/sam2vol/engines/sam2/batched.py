@@ -13,10 +13,12 @@ features gathered per row and the memory attention regrouped:
   ``_prepare_memory_conditioned_features`` on its object's output dict, for
   its slice and direction, with the attention call recorded instead of run
   (:class:`_Recorder`);
-- objects whose attention inputs have the same layout (memory length, object
+- rows whose attention inputs have the same layout (memory length, object
   pointer tokens, shapes, dtypes) are attended in one ``memory_attention`` call,
-  concatenated along the batch dimension (RoPE attention has no mask: nothing
-  is padded; an object with a layout of its own is a group of one);
+  concatenated along the batch dimension; with ``pad_memories``, rows whose
+  memories differ in length only share one call too, padded and masked
+  (:mod:`~sam2vol.engines.sam2.padded_attention`); otherwise a row with a
+  layout of its own is a group of one;
 - the rest of the official ``_run_single_frame_inference`` / ``track_step``
   (SAM heads, memory encoder, bf16 memories, storage device, hole filling)
   runs once for the batch; its outputs are split back per object and stored
@@ -38,6 +40,7 @@ from typing import Any
 
 import torch
 
+from sam2vol.engines.sam2.padded_attention import can_pad, padded_memory_attention
 from sam2vol.engines.sam2.predictor import InferenceState, Sam2VolPredictor, TrackedSlice
 
 
@@ -75,6 +78,12 @@ class _AttentionCall:
         tensors = (self.curr, self.curr_pos, self.memory, self.memory_pos)
         return (self.num_obj_ptr_tokens, *((tuple(t.shape), t.dtype) for t in tensors))
 
+    @property
+    def padded_layout(self) -> tuple[Any, ...]:
+        """What must agree for calls to share one padded attention (all but the lengths)."""
+        tensors = (self.curr, self.curr_pos, self.memory, self.memory_pos)
+        return (self.curr.shape[0], *((tuple(t.shape[1:]), t.dtype) for t in tensors))
+
 
 class _Proxy:
     """Stands in for the model inside official methods; everything not overridden is the model's."""
@@ -111,9 +120,10 @@ class _BatchedModel(_Proxy):
     the other methods they call are the model's own.
     """
 
-    def __init__(self, model: Sam2VolPredictor, rows: Sequence[Row]) -> None:
+    def __init__(self, model: Sam2VolPredictor, rows: Sequence[Row], pad: bool = False) -> None:
         super().__init__(model)
         self._rows = rows
+        self._pad = pad and can_pad(model.memory_attention)
         self.groups: list[list[int]] = []  # rows attended together (for tests and reports)
 
     def _get_image_feature(
@@ -161,7 +171,11 @@ class _BatchedModel(_Proxy):
         num_frames: int,
         track_in_reverse: bool = False,
     ) -> torch.Tensor:
-        """The official one per row (its slice and direction), one memory attention per layout."""
+        """The official one per row (its slice and direction), one memory attention per group.
+
+        A group holds the rows of one layout, or with padding every row
+        whose inputs differ in memory length only.
+        """
         model = self._model
         official = type(model)._prepare_memory_conditioned_features
         n = current_vision_feats[-1].size(1)
@@ -184,18 +198,32 @@ class _BatchedModel(_Proxy):
             if recorder.call is None:  # no memory attention (a model without memory)
                 pix_feats[row] = pix_feat
             else:
-                groups.setdefault(recorder.call.layout, []).append((row, recorder.call))
+                call = recorder.call
+                key = call.padded_layout if self._pad else call.layout
+                groups.setdefault(key, []).append((row, call))
         channels, (h, w) = model.hidden_dim, feat_sizes[-1]
         for members in groups.values():
             calls = [call for _, call in members]
-            # Concatenated along the batch dimension (dim 1 of [HW, B, C]); nothing padded.
-            out = model.memory_attention(
-                curr=[torch.cat([c.curr for c in calls], dim=1)],
-                curr_pos=[torch.cat([c.curr_pos for c in calls], dim=1)],
-                memory=torch.cat([c.memory for c in calls], dim=1),
-                memory_pos=torch.cat([c.memory_pos for c in calls], dim=1),
-                num_obj_ptr_tokens=calls[0].num_obj_ptr_tokens,
-            )
+            curr = torch.cat([c.curr for c in calls], dim=1)
+            curr_pos = torch.cat([c.curr_pos for c in calls], dim=1)
+            if len({c.layout for c in calls}) == 1:
+                # Concatenated along the batch dimension (dim 1 of [HW, B, C]); nothing padded.
+                out = model.memory_attention(
+                    curr=[curr],
+                    curr_pos=[curr_pos],
+                    memory=torch.cat([c.memory for c in calls], dim=1),
+                    memory_pos=torch.cat([c.memory_pos for c in calls], dim=1),
+                    num_obj_ptr_tokens=calls[0].num_obj_ptr_tokens,
+                )
+            else:
+                out = padded_memory_attention(
+                    model.memory_attention,
+                    curr,
+                    curr_pos,
+                    [c.memory for c in calls],
+                    [c.memory_pos for c in calls],
+                    [c.num_obj_ptr_tokens for c in calls],
+                )
             # (HW)BC => BCHW, as the official function reshapes it.
             out = out.permute(1, 2, 0).view(len(calls), channels, h, w)
             for i, (row, _) in enumerate(members):
@@ -209,7 +237,9 @@ def _row(x: torch.Tensor | None, i: int) -> torch.Tensor | None:
     return None if x is None else x[i : i + 1].clone()
 
 
-def track_rows(predictor: Sam2VolPredictor, rows: Sequence[Row]) -> list[TrackedSlice]:
+def track_rows(
+    predictor: Sam2VolPredictor, rows: Sequence[Row], *, pad_memories: bool = False
+) -> list[TrackedSlice]:
     """Track each row's object on its slice, batching the rows that need tracking.
 
     Returns, per row, what ``predictor.track_slice(row.state, row.frame_idx,
@@ -222,6 +252,8 @@ def track_rows(predictor: Sam2VolPredictor, rows: Sequence[Row]) -> list[Tracked
         predictor: The model (shared by the states).
         rows: The objects and their slices, each state holding one object, all
             states on the same frames.
+        pad_memories: Let rows whose memories differ in length share one
+            memory-attention call, padded and masked (pays on an accelerator).
     """
     for row in rows:
         if predictor._get_obj_num(row.state) != 1:
@@ -246,15 +278,18 @@ def track_rows(predictor: Sam2VolPredictor, rows: Sequence[Row]) -> list[Tracked
                 row.state, row.frame_idx, reverse=row.reverse, skip=row.skip
             )
     if todo:
-        for i, tracked in zip(todo, _track_batch(predictor, [rows[i] for i in todo]), strict=True):
+        batch = [rows[i] for i in todo]
+        for i, tracked in zip(todo, _track_batch(predictor, batch, pad_memories), strict=True):
             results[i] = tracked
     return results  # type: ignore[return-value]
 
 
 @torch.inference_mode()
-def _track_batch(predictor: Sam2VolPredictor, rows: list[Row]) -> list[TrackedSlice]:
+def _track_batch(
+    predictor: Sam2VolPredictor, rows: list[Row], pad_memories: bool = False
+) -> list[TrackedSlice]:
     """Track every row's object on its slice (none of its conditioning slices), in one batch."""
-    batched = _BatchedModel(predictor, rows)
+    batched = _BatchedModel(predictor, rows, pad_memories)
     states = [row.state for row in rows]
     # A copy of the first state stands in for all in the official call (frames, features,
     # storage device), with fresh constants: each state's own are set below, as officially.

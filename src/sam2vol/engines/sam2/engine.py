@@ -136,6 +136,15 @@ class Sam2Engine(Engine):
             official 2.1 loop, ``False``) up to rounding. None (default): on
             for an accelerator (2.04x for 3 objects on an H200) and at image
             sizes up to 256 on the CPU, else off.
+
+    Attributes:
+        pad_memories: In batched steps (``batch_objects``, ``overlap_walks``),
+            rows whose memories differ in length (the two walks' rows, objects
+            corrected on different slices) still share one memory-attention
+            call, padded and masked
+            (:mod:`~sam2vol.engines.sam2.padded_attention`); the same results
+            up to rounding. False: each memory layout is a call of its own
+            (as before 2026-11-30; for comparison). Default True.
     """
 
     name: ClassVar[str] = "sam2"
@@ -203,6 +212,8 @@ class Sam2Engine(Engine):
         # batch costs what its rows cost, or a little more: benchmarks/RESULTS.md).
         batches_pay = self.device.type != "cpu" or self.image_size <= 256
         self.batch_objects = batches_pay if batch_objects is None else bool(batch_objects)
+        # Batched rows whose memories differ in length share one memory attention, padded.
+        self.pad_memories = True
 
         if compile_image_encoder and self.device.type != "cuda":
             warnings.warn(
@@ -262,6 +273,7 @@ class Sam2Engine(Engine):
             "stop_after_empty": self.stop_after_empty,
             "batch_objects": self.batch_objects,
             "overlap_walks": self.overlap_walks,
+            "pad_memories": self.pad_memories,
         }
 
     def forget_object(self, object_id: int) -> None:
@@ -548,11 +560,16 @@ class Sam2Engine(Engine):
         All rows in one batch (``batch_objects``), else object by object (an
         object's slices of two walks still share a batch).
         """
+        pad = self.pad_memories
         if self.batch_objects:
-            flat = track_rows(self.predictor, [row for rows in walks for row in rows])
+            flat = track_rows(
+                self.predictor, [row for rows in walks for row in rows], pad_memories=pad
+            )
             n = len(walks[0])
             return [flat[w * n : (w + 1) * n] for w in range(len(walks))]
-        per_object = [track_rows(self.predictor, rows) for rows in zip(*walks, strict=True)]
+        per_object = [
+            track_rows(self.predictor, rows, pad_memories=pad) for rows in zip(*walks, strict=True)
+        ]
         return [list(outs) for outs in zip(*per_object, strict=True)]
 
     def _snapshot(self, oids: list[int], s: int) -> Callable[[], Undo]:

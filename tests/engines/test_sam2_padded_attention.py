@@ -1,0 +1,151 @@
+"""Padded memory attention against the official ``MemoryAttention``, one row at a time.
+
+Rows with memories of different lengths (frames and object pointers) go through
+one padded call; each row's output must be the official batch-1 call's on that
+row. Random weights (the tiny model at 128 px: 8x8 feature tokens), on the
+test device (``gpu_check.sh`` runs them on CUDA: masked attention kernels).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("sam2")
+
+import torch
+
+from sam2vol.engines.sam2.padded_attention import can_pad, padded_memory_attention
+from tests.engines.sam2_helpers import ATOL, BF16_RTOL, DEVICE, make_engine, official_predictor
+
+HW, C, C_MEM = 64, 256, 64
+# Other attention kernels with a mask on CUDA: the engine tests' tolerance there.
+TOL = 1e-5 if DEVICE == "cpu" else ATOL
+
+
+@pytest.fixture(scope="module")
+def models():
+    eng = make_engine(precision="float32")
+    return eng.predictor, official_predictor(eng)
+
+
+def row(frames: int, pointers: int, generator: torch.Generator):
+    """One row's current features and memory: ``frames`` frames, then ``pointers`` tokens."""
+
+    def randn(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator).to(DEVICE)
+
+    n = frames * HW + pointers
+    return randn(HW, 1, C), randn(HW, 1, C), randn(n, 1, C_MEM), randn(n, 1, C_MEM), pointers
+
+
+# (frames, pointer tokens) per row: the longest row in the middle, rows without pointers, and
+# rows longer in frames but shorter in pointers than another (both parts padded apart).
+LAYOUTS = [
+    [(2, 8), (7, 64), (1, 0)],
+    [(6, 60), (7, 56), (7, 64), (3, 4)],
+    [(1, 0), (2, 0)],
+]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=["three", "two-walks", "no-pointers"])
+def test_each_row_equals_the_official_call_on_it_alone(models, layout):
+    ours, official = models
+    attention = official.memory_attention
+    assert can_pad(attention) and can_pad(ours.memory_attention)
+    g = torch.Generator().manual_seed(len(layout))
+    rows = [row(f, p, g) for f, p in layout]
+    with torch.inference_mode():
+        out = padded_memory_attention(
+            ours.memory_attention,
+            torch.cat([r[0] for r in rows], dim=1),
+            torch.cat([r[1] for r in rows], dim=1),
+            [r[2] for r in rows],
+            [r[3] for r in rows],
+            [r[4] for r in rows],
+        )
+        assert out.shape == (HW, len(rows), C)
+        for i, (curr, curr_pos, memory, memory_pos, pointers) in enumerate(rows):
+            expected = attention(
+                curr=[curr],
+                curr_pos=[curr_pos],
+                memory=memory,
+                memory_pos=memory_pos,
+                num_obj_ptr_tokens=pointers,
+            )
+            torch.testing.assert_close(out[:, i : i + 1], expected, atol=TOL, rtol=TOL)
+
+
+def test_bf16_memories_are_promoted_as_the_predictor_does(models):
+    """Stored bf16 memories with float32 features: as the predictor's promoted attention."""
+    ours, _ = models
+    g = torch.Generator().manual_seed(7)
+    rows = [row(f, p, g) for f, p in [(3, 16), (2, 32)]]
+    with torch.inference_mode():
+        out = padded_memory_attention(
+            ours.memory_attention,
+            torch.cat([r[0] for r in rows], dim=1),
+            torch.cat([r[1] for r in rows], dim=1),
+            [r[2].bfloat16() for r in rows],
+            [r[3] for r in rows],
+            [r[4] for r in rows],
+        )
+        assert out.dtype == torch.float32
+        for i, (curr, curr_pos, memory, memory_pos, pointers) in enumerate(rows):
+            expected = ours.memory_attention(
+                curr=[curr],
+                curr_pos=[curr_pos],
+                memory=memory.bfloat16(),
+                memory_pos=memory_pos,
+                num_obj_ptr_tokens=pointers,
+            )
+            torch.testing.assert_close(out[:, i : i + 1], expected, atol=TOL, rtol=TOL)
+
+
+def test_under_bf16_autocast_each_row_is_the_official_call_up_to_bf16_rounding(models):
+    """As the engine runs on CUDA (CPU bf16 autocast stands in here): bf16 memories, masked
+    bf16 attention; rounding differs with the key length, by about one bf16 unit."""
+    ours, official = models
+    g = torch.Generator().manual_seed(1)
+    rows = [row(f, p, g) for f, p in [(6, 60), (7, 64), (3, 4)]]
+    with torch.inference_mode(), torch.autocast(torch.device(DEVICE).type, dtype=torch.bfloat16):
+        out = padded_memory_attention(
+            ours.memory_attention,
+            torch.cat([r[0] for r in rows], dim=1),
+            torch.cat([r[1] for r in rows], dim=1),
+            [r[2].bfloat16() for r in rows],
+            [r[3] for r in rows],
+            [r[4] for r in rows],
+        )
+        for i, (curr, curr_pos, memory, memory_pos, pointers) in enumerate(rows):
+            expected = official.memory_attention(
+                curr=[curr],
+                curr_pos=[curr_pos],
+                memory=memory.bfloat16(),
+                memory_pos=memory_pos,
+                num_obj_ptr_tokens=pointers,
+            ).float()
+            scale = float(expected.abs().max())
+            torch.testing.assert_close(
+                out[:, i : i + 1].float(), expected, atol=BF16_RTOL * scale, rtol=0
+            )
+
+
+def test_frame_tokens_must_be_whole_frames(models):
+    ours, _ = models
+    g = torch.Generator().manual_seed(0)
+    curr, pos, memory, memory_pos, _ = row(2, 0, g)
+    with pytest.raises(ValueError, match="multiples of 64"):
+        padded_memory_attention(ours.memory_attention, curr, pos, [memory], [memory_pos], [4])
+
+
+def test_other_attention_modules_are_not_padded(models):
+    ours, _ = models
+    assert not can_pad(torch.nn.Identity())
+    layer = ours.memory_attention.layers[0]
+    rope_repeat = layer.cross_attn_image.rope_k_repeat
+    try:
+        layer.cross_attn_image.rope_k_repeat = False
+        assert not can_pad(ours.memory_attention)
+    finally:
+        layer.cross_attn_image.rope_k_repeat = rope_repeat
