@@ -4,7 +4,8 @@
 #   2. benchmarks/propagation.py --device cuda: tiny and large at image size 1024, 200 slices,
 #      with and without torch.compile (the compiled runs time our engine only), and the walk
 #      modes (batched objects, overlapped walks, padded memories) on 100 slices, 1 and 3 objects,
-#      and 3 objects with a correction each (memories of different lengths);
+#      and 3 objects with a correction each (memories of different lengths); what a batch costs
+#      in the memory attention (benchmarks/batch_cost.py);
 #   3. benchmarks/train_step.py --devices cuda.
 # Each step has its own time limit, so one slow step cannot eat the others' time. The log goes to
 # $OUT/gpu_check.log (or ./gpu_check.log). Packages not installed (sam2, hydra) can be put on
@@ -57,11 +58,12 @@ BENCH="python3 benchmarks/propagation.py --device cuda --slices 200 --image-size
 step 80 "tiny, 1024, 200 slices" $BENCH --checkpoint random:sam2.1_hiera_t
 step 60 "tiny, 1024, 200 slices, compiled (ours only)" \
   $BENCH --checkpoint random:sam2.1_hiera_t --compile --skip-official
-step 90 "large, 1024, 200 slices, 4 rounds" $BENCH --checkpoint random:sam2.1_hiera_l --rounds 4
+step 80 "large, 1024, 200 slices, 4 rounds" $BENCH --checkpoint random:sam2.1_hiera_l --rounds 4
 WALKS="python3 benchmarks/propagation.py --device cuda --walks --slices 100 --image-size 1024"
 step 60 "walk modes, tiny, 1024, 100 slices, 1 and 3 objects (ours only)" \
   $WALKS --repeats 1 --skip-official
-step 40 "walk modes, 3 objects, a correction each (ours only)" \
+step 30 "walk modes, 3 objects, a correction each (ours only)" \
   $WALKS --repeats 1 --skip-official --walk-objects 3 --walk-corrections
+step 20 "memory attention, batch cost" python3 benchmarks/batch_cost.py --device cuda --image-size 1024
 step 30 "train step" python3 benchmarks/train_step.py --devices cuda
 echo "=== done" | tee -a "$LOG"
