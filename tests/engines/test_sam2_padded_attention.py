@@ -39,6 +39,35 @@ def row(frames: int, pointers: int, generator: torch.Generator):
     return randn(HW, 1, C), randn(HW, 1, C), randn(n, 1, C_MEM), randn(n, 1, C_MEM), pointers
 
 
+def rows_of(layout: list[tuple[int, int]], seed: int) -> list[tuple]:
+    g = torch.Generator().manual_seed(seed)
+    return [row(f, p, g) for f, p in layout]
+
+
+def padded(attention, rows: list[tuple], bf16: bool = False) -> torch.Tensor:
+    """Our padded call on all rows (memories stored in bf16 if asked)."""
+    return padded_memory_attention(
+        attention,
+        torch.cat([r[0] for r in rows], dim=1),
+        torch.cat([r[1] for r in rows], dim=1),
+        [r[2].bfloat16() if bf16 else r[2] for r in rows],
+        [r[3] for r in rows],
+        [r[4] for r in rows],
+    )
+
+
+def alone(attention, one_row: tuple, bf16: bool = False) -> torch.Tensor:
+    """The reference: one official batch-1 call on the row."""
+    curr, curr_pos, memory, memory_pos, pointers = one_row
+    return attention(
+        curr=[curr],
+        curr_pos=[curr_pos],
+        memory=memory.bfloat16() if bf16 else memory,
+        memory_pos=memory_pos,
+        num_obj_ptr_tokens=pointers,
+    )
+
+
 # (frames, pointer tokens) per row: the longest row in the middle, rows without pointers, and
 # rows longer in frames but shorter in pointers than another (both parts padded apart).
 LAYOUTS = [
@@ -51,54 +80,25 @@ LAYOUTS = [
 @pytest.mark.parametrize("layout", LAYOUTS, ids=["three", "two-walks", "no-pointers"])
 def test_each_row_equals_the_official_call_on_it_alone(models, layout):
     ours, official = models
-    attention = official.memory_attention
-    assert can_pad(attention) and can_pad(ours.memory_attention)
-    g = torch.Generator().manual_seed(len(layout))
-    rows = [row(f, p, g) for f, p in layout]
+    assert can_pad(official.memory_attention) and can_pad(ours.memory_attention)
+    rows = rows_of(layout, seed=len(layout))
     with torch.inference_mode():
-        out = padded_memory_attention(
-            ours.memory_attention,
-            torch.cat([r[0] for r in rows], dim=1),
-            torch.cat([r[1] for r in rows], dim=1),
-            [r[2] for r in rows],
-            [r[3] for r in rows],
-            [r[4] for r in rows],
-        )
+        out = padded(ours.memory_attention, rows)
         assert out.shape == (HW, len(rows), C)
-        for i, (curr, curr_pos, memory, memory_pos, pointers) in enumerate(rows):
-            expected = attention(
-                curr=[curr],
-                curr_pos=[curr_pos],
-                memory=memory,
-                memory_pos=memory_pos,
-                num_obj_ptr_tokens=pointers,
-            )
+        for i, r in enumerate(rows):
+            expected = alone(official.memory_attention, r)
             torch.testing.assert_close(out[:, i : i + 1], expected, atol=TOL, rtol=TOL)
 
 
 def test_bf16_memories_are_promoted_as_the_predictor_does(models):
     """Stored bf16 memories with float32 features: as the predictor's promoted attention."""
     ours, _ = models
-    g = torch.Generator().manual_seed(7)
-    rows = [row(f, p, g) for f, p in [(3, 16), (2, 32)]]
+    rows = rows_of([(3, 16), (2, 32)], seed=7)
     with torch.inference_mode():
-        out = padded_memory_attention(
-            ours.memory_attention,
-            torch.cat([r[0] for r in rows], dim=1),
-            torch.cat([r[1] for r in rows], dim=1),
-            [r[2].bfloat16() for r in rows],
-            [r[3] for r in rows],
-            [r[4] for r in rows],
-        )
+        out = padded(ours.memory_attention, rows, bf16=True)
         assert out.dtype == torch.float32
-        for i, (curr, curr_pos, memory, memory_pos, pointers) in enumerate(rows):
-            expected = ours.memory_attention(
-                curr=[curr],
-                curr_pos=[curr_pos],
-                memory=memory.bfloat16(),
-                memory_pos=memory_pos,
-                num_obj_ptr_tokens=pointers,
-            )
+        for i, r in enumerate(rows):
+            expected = alone(ours.memory_attention, r, bf16=True)
             torch.testing.assert_close(out[:, i : i + 1], expected, atol=TOL, rtol=TOL)
 
 
@@ -106,25 +106,11 @@ def test_under_bf16_autocast_each_row_is_the_official_call_up_to_bf16_rounding(m
     """As the engine runs on CUDA (CPU bf16 autocast stands in here): bf16 memories, masked
     bf16 attention; rounding differs with the key length, by about one bf16 unit."""
     ours, official = models
-    g = torch.Generator().manual_seed(1)
-    rows = [row(f, p, g) for f, p in [(6, 60), (7, 64), (3, 4)]]
+    rows = rows_of([(6, 60), (7, 64), (3, 4)], seed=1)
     with torch.inference_mode(), torch.autocast(torch.device(DEVICE).type, dtype=torch.bfloat16):
-        out = padded_memory_attention(
-            ours.memory_attention,
-            torch.cat([r[0] for r in rows], dim=1),
-            torch.cat([r[1] for r in rows], dim=1),
-            [r[2].bfloat16() for r in rows],
-            [r[3] for r in rows],
-            [r[4] for r in rows],
-        )
-        for i, (curr, curr_pos, memory, memory_pos, pointers) in enumerate(rows):
-            expected = official.memory_attention(
-                curr=[curr],
-                curr_pos=[curr_pos],
-                memory=memory.bfloat16(),
-                memory_pos=memory_pos,
-                num_obj_ptr_tokens=pointers,
-            ).float()
+        out = padded(ours.memory_attention, rows, bf16=True)
+        for i, r in enumerate(rows):
+            expected = alone(official.memory_attention, r, bf16=True).float()
             scale = float(expected.abs().max())
             torch.testing.assert_close(
                 out[:, i : i + 1].float(), expected, atol=BF16_RTOL * scale, rtol=0
