@@ -135,3 +135,16 @@ def test_other_attention_modules_are_not_padded(models):
         assert not can_pad(ours.memory_attention)
     finally:
         layer.cross_attn_image.rope_k_repeat = rope_repeat
+    # A hook or a forward of its own (compiled, say) on a layer this code calls around.
+    handle = layer.register_forward_hook(lambda *_: None)
+    try:
+        assert not can_pad(ours.memory_attention)
+    finally:
+        handle.remove()
+    attention = ours.memory_attention.layers[1].cross_attn_image
+    attention.forward = attention.forward
+    try:
+        assert not can_pad(ours.memory_attention)
+    finally:
+        del attention.forward
+    assert can_pad(ours.memory_attention)

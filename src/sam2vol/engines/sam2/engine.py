@@ -144,7 +144,8 @@ class Sam2Engine(Engine):
             call, padded and masked
             (:mod:`~sam2vol.engines.sam2.padded_attention`); the same results
             up to rounding. False: each memory layout is a call of its own
-            (as before 2026-11-30; for comparison). Default True.
+            (as before 2026-11-30; for comparison). Default True, except on
+            MPS (masked attention there is untested).
     """
 
     name: ClassVar[str] = "sam2"
@@ -213,7 +214,8 @@ class Sam2Engine(Engine):
         batches_pay = self.device.type != "cpu" or self.image_size <= 256
         self.batch_objects = batches_pay if batch_objects is None else bool(batch_objects)
         # Batched rows whose memories differ in length share one memory attention, padded.
-        self.pad_memories = True
+        # Not on MPS: its masked attention kernels had broadcast-mask bugs, and it is untested.
+        self.pad_memories = self.device.type != "mps"
 
         if compile_image_encoder and self.device.type != "cuda":
             warnings.warn(

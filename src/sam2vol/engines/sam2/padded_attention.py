@@ -9,8 +9,8 @@ longest (frame tokens and pointer tokens apart, each row's tokens first) and
 masks the padding out of the cross-attention's softmax: each row attends to
 exactly its own tokens, so its output is the official batch-1 call's up to
 floating-point rounding. It pays where a batch costs about what one row
-costs (an accelerator); on a CPU a batch costs what its rows cost, and the
-padding adds work.
+costs (an accelerator); on a CPU a padded call costs what the official calls
+on its rows cost (``benchmarks/batch_cost.py``).
 
 The code mirrors ``MemoryAttention.forward``, ``MemoryAttentionLayer.forward``
 and ``RoPEAttention.forward`` of SAM 2.1 (``sam2/modeling``), with the
@@ -38,7 +38,18 @@ def can_pad(attention: Any) -> bool:
         type(layer) is MemoryAttentionLayer
         and type(layer.cross_attn_image) is RoPEAttention
         and layer.cross_attn_image.rope_k_repeat
+        and _plain(layer)
+        and _plain(layer.cross_attn_image)
         for layer in attention.layers
+    )
+
+
+def _plain(module: Any) -> bool:
+    """No forward of its own (a compiled one, say) and no hooks: what this code calls around."""
+    return (
+        "forward" not in vars(module)
+        and not module._forward_hooks
+        and not module._forward_pre_hooks
     )
 
 
