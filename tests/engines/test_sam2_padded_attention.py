@@ -44,13 +44,14 @@ def rows_of(layout: list[tuple[int, int]], seed: int) -> list[tuple]:
     return [row(f, p, g) for f, p in layout]
 
 
-def padded(attention, rows: list[tuple], bf16: bool = False) -> torch.Tensor:
-    """Our padded call on all rows (memories stored in bf16 if asked)."""
+def padded(attention, rows: list[tuple], bf16: bool | list[bool] = False) -> torch.Tensor:
+    """Our padded call on all rows (memories stored in bf16 if asked, per row or for all)."""
+    as_bf16 = bf16 if isinstance(bf16, list) else [bf16] * len(rows)
     return padded_memory_attention(
         attention,
         torch.cat([r[0] for r in rows], dim=1),
         torch.cat([r[1] for r in rows], dim=1),
-        [r[2].bfloat16() if bf16 else r[2] for r in rows],
+        [r[2].bfloat16() if b else r[2] for r, b in zip(rows, as_bf16, strict=True)],
         [r[3] for r in rows],
         [r[4] for r in rows],
     )
@@ -90,16 +91,32 @@ def test_each_row_equals_the_official_call_on_it_alone(models, layout):
             torch.testing.assert_close(out[:, i : i + 1], expected, atol=TOL, rtol=TOL)
 
 
-def test_bf16_memories_are_promoted_as_the_predictor_does(models):
-    """Stored bf16 memories with float32 features: as the predictor's promoted attention."""
+@pytest.mark.parametrize("bf16", [[True, True], [True, False]], ids=["bf16", "bf16-and-float32"])
+def test_bf16_memories_are_promoted_as_the_predictor_does(models, bf16):
+    """Stored bf16 memories with float32 features (a slice with no pointer yet): as the
+    predictor's promoted attention, also next to a float32 memory in one call."""
     ours, _ = models
     rows = rows_of([(3, 16), (2, 32)], seed=7)
     with torch.inference_mode():
-        out = padded(ours.memory_attention, rows, bf16=True)
+        out = padded(ours.memory_attention, rows, bf16=bf16)
         assert out.dtype == torch.float32
         for i, r in enumerate(rows):
-            expected = alone(ours.memory_attention, r, bf16=True)
+            expected = alone(ours.memory_attention, r, bf16=bf16[i])
             torch.testing.assert_close(out[:, i : i + 1], expected, atol=TOL, rtol=TOL)
+
+
+def test_memories_of_dtypes_that_do_not_promote_alike_are_refused(models):
+    ours, _ = models
+    rows = rows_of([(1, 0), (1, 0)], seed=2)
+    with torch.inference_mode(), pytest.raises(ValueError, match="dtypes"):
+        padded_memory_attention(
+            ours.memory_attention,
+            torch.cat([r[0] for r in rows], dim=1).bfloat16(),
+            torch.cat([r[1] for r in rows], dim=1).bfloat16(),
+            [rows[0][2].bfloat16(), rows[1][2]],
+            [r[3] for r in rows],
+            [0, 0],
+        )
 
 
 def test_under_bf16_autocast_each_row_is_the_official_call_up_to_bf16_rounding(models):

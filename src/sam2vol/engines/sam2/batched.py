@@ -40,7 +40,11 @@ from typing import Any
 
 import torch
 
-from sam2vol.engines.sam2.padded_attention import can_pad, padded_memory_attention
+from sam2vol.engines.sam2.padded_attention import (
+    can_pad,
+    padded_memory_attention,
+    promoted_dtype,
+)
 from sam2vol.engines.sam2.predictor import InferenceState, Sam2VolPredictor, TrackedSlice
 
 
@@ -80,9 +84,14 @@ class _AttentionCall:
 
     @property
     def padded_layout(self) -> tuple[Any, ...]:
-        """What must agree for calls to share one padded attention (all but the lengths)."""
-        tensors = (self.curr, self.curr_pos, self.memory, self.memory_pos)
-        return (self.curr.shape[0], *((tuple(t.shape[1:]), t.dtype) for t in tensors))
+        """What must agree for calls to share one padded attention (all but the lengths, and
+        the memory's dtype only as attended)."""
+        memory_dtype = promoted_dtype(self.memory.dtype, self.curr.dtype)
+        return (
+            self.curr.shape[0],
+            *((tuple(t.shape[1:]), t.dtype) for t in (self.curr, self.curr_pos, self.memory_pos)),
+            (tuple(self.memory.shape[1:]), memory_dtype),
+        )
 
 
 class _Proxy:

@@ -53,6 +53,14 @@ def _plain(module: Any) -> bool:
     )
 
 
+def promoted_dtype(memory: torch.dtype, features: torch.dtype) -> torch.dtype:
+    """The dtype a memory is attended in: bf16 memories with float32 features are promoted, as
+    the predictor's guarded memory attention does (``Sam2VolPredictor._guard_memory_dtype``)."""
+    if memory == torch.bfloat16 and features == torch.float32:
+        return torch.float32
+    return memory
+
+
 def padded_memory_attention(
     attention: Any,
     curr: torch.Tensor,
@@ -68,7 +76,8 @@ def padded_memory_attention(
         curr: The rows' current features ``[HW, B, C]``.
         curr_pos: Their position encodings, same shape.
         memories: Per row, its memory ``[L_i, 1, C_mem]``: frame tokens (a
-            multiple of ``HW``) then ``pointer_tokens[i]`` object-pointer tokens.
+            multiple of ``HW``) then ``pointer_tokens[i]`` object-pointer tokens;
+            of one dtype once promoted (:func:`promoted_dtype`).
         memory_pos: Per row, the memory's position encodings, same shapes.
         pointer_tokens: Per row, its number of object-pointer tokens.
 
@@ -84,7 +93,10 @@ def padded_memory_attention(
         raise ValueError(f"memory frame tokens {frames} are not multiples of {hw}")
     n_frames, n_ptrs = max(frames), max(pointer_tokens)
     length = n_frames + n_ptrs
-    memory = memories[0].new_zeros((batch, length, memories[0].shape[-1]))
+    dtypes = {promoted_dtype(m.dtype, curr.dtype) for m in memories}
+    if len(dtypes) != 1:
+        raise ValueError(f"memories of dtypes {sorted(map(str, dtypes))} in one call")
+    memory = memories[0].new_zeros((batch, length, memories[0].shape[-1]), dtype=dtypes.pop())
     pos = memory_pos[0].new_zeros((batch, length, memory_pos[0].shape[-1]))
     keep = torch.zeros((batch, 1, 1, length), dtype=torch.bool, device=curr.device)
     for i, (m, p, f, n) in enumerate(
@@ -95,8 +107,6 @@ def padded_memory_attention(
             dst[i, n_frames : n_frames + n] = src[f:, 0]
         keep[i, ..., :f] = True
         keep[i, ..., n_frames : n_frames + n] = True
-    if memory.dtype == torch.bfloat16 and curr.dtype == torch.float32:
-        memory = memory.float()  # as the predictor's promoted memory attention does
 
     # MemoryAttention.forward (batch first).
     output = curr
