@@ -63,6 +63,24 @@ def make_engine(**options: Any):
         return Sam2Engine(checkpoint=f"random:{CONFIG}", **options)
 
 
+def bf16_engine(**options: Any):
+    """:func:`make_engine` whose model runs under CPU bf16 autocast (standing in for CUDA's)."""
+    import torch
+
+    from sam2vol.engines.sam2.models import shared_predictor
+
+    eng = make_engine(**options)
+    eng.predictor = shared_predictor(
+        eng.source,
+        image_size=eng.image_size,
+        device=eng.device,
+        correction_as_cond=True,
+        autocast_dtype=torch.bfloat16,
+        compile_image_encoder=False,
+    )
+    return eng
+
+
 def official_predictor(engine: Any) -> Any:
     """Meta's ``SAM2VideoPredictor`` built the same way, with the engine's weights."""
     import torch

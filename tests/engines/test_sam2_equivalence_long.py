@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("sam2")
 
 from tests.engines.sam2_helpers import (
+    bf16_engine,
     close,
     compare,
     make_engine,
@@ -126,17 +127,7 @@ def test_bf16_autocast_matches_official_under_the_same_autocast(monkeypatch):
     """CPU bfloat16 autocast stands in for CUDA's: newly prompted slices get bf16 memories."""
     import torch
 
-    from sam2vol.engines.sam2.models import shared_predictor
-
-    eng = make_engine()
-    eng.predictor = shared_predictor(
-        eng.source,
-        image_size=eng.image_size,
-        device=eng.device,
-        correction_as_cond=True,
-        autocast_dtype=torch.bfloat16,
-        compile_image_encoder=False,
-    )
+    eng = bf16_engine()
     n = 20
     eng.set_image(volume(n_slices=n), (2.0, 1.0, 1.0))
     official = official_predictor(eng)

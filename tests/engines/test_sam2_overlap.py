@@ -16,6 +16,7 @@ from tests.engines.sam2_helpers import (
     ATOL,
     DEVICE,
     as_np,
+    bf16_engine,
     close,
     compare,
     compare_outputs,
@@ -59,6 +60,18 @@ def batches(monkeypatch):
     return seen
 
 
+def two_objects(eng, official, state) -> tuple:
+    """Object 1 by a click and object 2 by a box on the start slice, ours and official."""
+    a = points((36, 44, True))
+    a.result = eng.predict_slice(START, a, object_id=1)
+    official.add_new_points_or_box(state, START, 1, points=xy(a)[0], labels=xy(a)[1])
+    b = points()
+    b.box = (10, 8, 40, 36)
+    b.result = eng.predict_slice(START, b, object_id=2)
+    official.add_new_points_or_box(state, START, 2, box=np.array([8, 10, 36, 40], np.float32))
+    return a, b
+
+
 @pytest.mark.parametrize(
     ("batched", "pad"),
     [(False, False), (True, False), (True, True)],
@@ -70,13 +83,7 @@ def test_overlapped_walks_match_official(image, monkeypatch, batches, groups, ba
     eng.set_image(image, (2.0, 1.0, 1.0))
     official = official_predictor(eng)
     state = official_state(official, eng, monkeypatch)
-    a = points((36, 44, True))
-    a.result = eng.predict_slice(START, a, object_id=1)
-    official.add_new_points_or_box(state, START, 1, points=xy(a)[0], labels=xy(a)[1])
-    b = points()
-    b.box = (10, 8, 40, 36)
-    b.result = eng.predict_slice(START, b, object_id=2)
-    official.add_new_points_or_box(state, START, 2, box=np.array([8, 10, 36, 40], np.float32))
+    a, b = two_objects(eng, official, state)
 
     objects = {1: {START: a}, 2: {START: b}}
     results = list(eng.propagate(objects, start=START))
@@ -123,30 +130,12 @@ def test_bf16_autocast_overlapped_and_padded_stay_within_bf16_rounding(image, mo
     logits against the official predictor), so this guards the bf16 path against failing or
     mixing rows up (rows swapped: 0.1 apart); the float32 tests catch finer faults (an unmasked
     pad moves logits by less than 2e-2 here)."""
-    import torch
-
-    from sam2vol.engines.sam2.models import shared_predictor
-
-    eng = make_engine(batch_objects=True, overlap_walks=True)
+    eng = bf16_engine(batch_objects=True, overlap_walks=True)
     eng.pad_memories = True
-    eng.predictor = shared_predictor(
-        eng.source,
-        image_size=eng.image_size,
-        device=eng.device,
-        correction_as_cond=True,
-        autocast_dtype=torch.bfloat16,
-        compile_image_encoder=False,
-    )
     eng.set_image(image, (2.0, 1.0, 1.0))
     official = official_predictor(eng)
     state = official_state(official, eng, monkeypatch)
-    a = points((36, 44, True))
-    a.result = eng.predict_slice(START, a, object_id=1)
-    official.add_new_points_or_box(state, START, 1, points=xy(a)[0], labels=xy(a)[1])
-    b = points()
-    b.box = (10, 8, 40, 36)
-    b.result = eng.predict_slice(START, b, object_id=2)
-    official.add_new_points_or_box(state, START, 2, box=np.array([8, 10, 36, 40], np.float32))
+    a, b = two_objects(eng, official, state)
     results = list(eng.propagate({1: {START: a}, 2: {START: b}}, start=START))
     assert eng.overlap_stats.ahead == START + 1
     theirs = official_both(official, state, START)
