@@ -262,7 +262,8 @@ def track_rows(
         rows: The objects and their slices, each state holding one object, all
             states on the same frames.
         pad_memories: Let rows whose memories differ in length share one
-            memory-attention call, padded and masked (pays on an accelerator).
+            memory-attention call, padded and masked (it pays where a batch
+            costs about what one row costs: an accelerator).
     """
     for row in rows:
         if predictor._get_obj_num(row.state) != 1:

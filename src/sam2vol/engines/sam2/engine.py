@@ -130,9 +130,9 @@ class Sam2Engine(Engine):
             where a batch costs what its rows cost (``benchmarks/RESULTS.md``).
         seed: Seed of a ``random:`` initialisation.
         batch_objects: Track several objects through one tracking step per
-            slice (objects whose memories have the same layout share one
-            memory-attention call; SAM heads and memory encoder run once for
-            all); the same results as tracking them one after the other (the
+            slice (one memory-attention call, memories of different lengths
+            padded: ``pad_memories``; SAM heads and memory encoder run once
+            for all); the same results as tracking them one after the other (the
             official 2.1 loop, ``False``) up to rounding. None (default): on
             for an accelerator (2.04x for 3 objects on an H200) and at image
             sizes up to 256 on the CPU, else off.
