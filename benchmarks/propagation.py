@@ -32,6 +32,8 @@ Usage:
     python benchmarks/propagation.py [--slices 60] [--image-size 512] [--quick]
     python benchmarks/propagation.py --checkpoint random:sam2.1_hiera_l --slices 24
     python benchmarks/propagation.py --batched-objects --slices 24 --image-size 256 --repeats 3
+    python benchmarks/propagation.py --walks --slices 128 --slice-size 128 --image-size 256 \
+        --repeats 4 [--walk-corrections]
 
 ``--batched-objects`` times one propagation (both ways) of 1 and 3 objects by
 our batched engine, our sequential one (``batch_objects=False``) and the
