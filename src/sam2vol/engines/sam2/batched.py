@@ -40,12 +40,13 @@ from typing import Any
 
 import torch
 
-from sam2vol.engines.sam2.padded_attention import (
-    can_pad,
-    padded_memory_attention,
+from sam2vol.engines.sam2.padded_attention import can_pad, padded_memory_attention
+from sam2vol.engines.sam2.predictor import (
+    InferenceState,
+    Sam2VolPredictor,
+    TrackedSlice,
     promoted_dtype,
 )
-from sam2vol.engines.sam2.predictor import InferenceState, Sam2VolPredictor, TrackedSlice
 
 
 @dataclass(frozen=True, eq=False)

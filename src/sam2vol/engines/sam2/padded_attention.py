@@ -26,6 +26,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from sam2vol.engines.sam2.predictor import promoted_dtype
+
 
 def can_pad(attention: Any) -> bool:
     """Whether :func:`padded_memory_attention` reproduces this memory attention."""
@@ -51,14 +53,6 @@ def _plain(module: Any) -> bool:
         and not module._forward_hooks
         and not module._forward_pre_hooks
     )
-
-
-def promoted_dtype(memory: torch.dtype, features: torch.dtype) -> torch.dtype:
-    """The dtype a memory is attended in: bf16 memories with float32 features are promoted, as
-    the predictor's guarded memory attention does (``Sam2VolPredictor._guard_memory_dtype``)."""
-    if memory == torch.bfloat16 and features == torch.float32:
-        return torch.float32
-    return memory
 
 
 def padded_memory_attention(

@@ -53,6 +53,14 @@ class TrackedSlice:
     tracked: list[bool]
 
 
+def promoted_dtype(memory: torch.dtype, features: torch.dtype) -> torch.dtype:
+    """The dtype a memory is attended in: bf16 memories with float32 features are promoted
+    (:meth:`Sam2VolPredictor._guard_memory_dtype`)."""
+    if memory == torch.bfloat16 and features == torch.float32:
+        return torch.float32
+    return memory
+
+
 class Sam2VolPredictor(SAM2VideoPredictor):
     """The official video predictor with in-memory frames and cached image features.
 
@@ -84,8 +92,7 @@ class Sam2VolPredictor(SAM2VideoPredictor):
 
         def promoted_forward(curr: Any, memory: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
             ref = curr[0] if isinstance(curr, list) else curr
-            if memory.dtype == torch.bfloat16 and ref.dtype == torch.float32:
-                memory = memory.float()
+            memory = memory.to(promoted_dtype(memory.dtype, ref.dtype))
             return forward(curr, memory, *args, **kwargs)
 
         attention.forward = promoted_forward
