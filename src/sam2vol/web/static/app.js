@@ -33,6 +33,7 @@ const app = {
   maskGen: 0,
   queue: Promise.resolve(),
   jobRunning: false,
+  returnTo: null,  // where the view goes back to when the running job ends
   lastJob: null,
   progressEvents: 0,
   reached: [],
@@ -741,8 +742,18 @@ function showJob(snap) {
   $("stop").hidden = !(running && snap.kind === "propagate");
 }
 
-async function watchJob(returnTo = null) {
-  if (app.jobRunning) return;
+/**
+ * Follow the session's running job to its end, then show its final state. One watch at a time:
+ * the page can learn of a job twice (the propagate answer and the change stream), and both wait
+ * for the same watch. At the end the view goes back to ``app.returnTo`` (a view and slice), if set.
+ */
+let jobWatch = null;
+function watchJob() {
+  if (!jobWatch) jobWatch = followToEnd().finally(() => { jobWatch = null; });
+  return jobWatch;
+}
+
+async function followToEnd() {
   app.jobRunning = true;
   setBodyState();
   const sid = app.sid;
@@ -762,7 +773,9 @@ async function watchJob(returnTo = null) {
   } catch (err) { report(err); reconnect(sid); }
   if (snap && snap.state === "failed") report(new Error(snap.error));
   if (snap && snap.state === "cancelled") showBanner(snap.message, "info");
-  if (returnTo && returnTo.view === app.view) app.slices[app.view] = returnTo.slice;
+  const back = app.returnTo;
+  app.returnTo = null;
+  if (back && back.view === app.view) app.slices[app.view] = back.slice;
   updateSliceBar();
   drawStrip();
   await render();
@@ -825,9 +838,21 @@ async function propagate() {
     }
     app.checked = [];
     body.version = version();
-    applyState(await api.post(`sessions/${app.sid}/propagate`, body));
-  } catch (err) { if (!(await staleChange(err))) report(err); return; }
-  await watchJob(back);
+    app.returnTo = back;  // (a watch the change stream starts goes back there too)
+    const state = await api.post(`sessions/${app.sid}/propagate`, body);
+    // The change stream may have shown the job already: a watch follows it, or has followed it
+    // to its end (the page shows a newer state than this answer). Watching again would move the
+    // view back a second time, after the user went on.
+    if (jobWatch) await jobWatch;
+    else if (state.revision >= version()) {
+      applyState(state);
+      await watchJob();
+    }
+  } catch (err) {
+    app.returnTo = null;
+    if (!(await staleChange(err))) report(err);
+    return;
+  }
   app.lastPropagationMs = performance.now() - t0;
 }
 
@@ -839,6 +864,7 @@ async function stop() {
 // ----- opening volumes --------------------------------------------------------------------------
 function resetView() {
   app.state = null;
+  app.returnTo = null;
   app.initialized = false;
   app.maskGen += 1;
   images.clear();
