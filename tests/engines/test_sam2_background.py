@@ -13,14 +13,16 @@ pytest.importorskip("sam2")
 
 from sam2vol.session import Session
 from sam2vol.volume import Volume
-from tests.engines.sam2_helpers import make_engine, volume
+from tests.engines.sam2_helpers import N_SLICES, make_engine, volume
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 TIMEOUT_S = 120
+LONG = 40  # slices: seconds of encoding left after the first two (checks the thread runs)
 
 
-def _volume() -> Volume:
-    return Volume(np.moveaxis(volume(), 0, -1).copy())  # axial slices: the helper's stack
+def _volume(n_slices: int = N_SLICES) -> Volume:
+    """The helper's stack as axial slices; longer ones keep the thread busy for a while."""
+    return Volume(np.moveaxis(volume(n_slices=n_slices), 0, -1).copy())
 
 
 def _wait(condition, timeout: float = TIMEOUT_S) -> None:
@@ -72,7 +74,7 @@ def test_view_recentres_the_encoding():
 
 
 def test_close_stops_the_thread_and_frees_the_features():
-    session = Session(_volume(), make_engine())
+    session = Session(_volume(LONG), make_engine())  # still encoding when it is closed
     engine = session.engine
     _wait(lambda: engine.cache.stats.stored >= 2)
     assert engine.background_encoding
@@ -92,7 +94,7 @@ def test_acting_while_it_encodes_gives_the_masks_of_no_background_encoding():
     logits, bit for bit, as the same session without it."""
 
     def run(background: bool) -> tuple[list[np.ndarray], int]:
-        session = Session(_volume(), make_engine(), background_encoding=background)
+        session = Session(_volume(LONG), make_engine(), background_encoding=background)
         engine = session.engine
         if background:
             session.view(0)

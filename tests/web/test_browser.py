@@ -73,13 +73,9 @@ class Page:
         return self.js("() => sam2volApp.clicks[sam2volApp.clicks.length - 1]")
 
     def propagate(self) -> dict:
-        before = self.js("() => sam2volApp.progressEvents")
+        before = self.js("() => sam2volApp.jobsEnded")
         self.page.click("#propagate")
-        self.wait(
-            "n => sam2volApp.lastJob && sam2volApp.progressEvents > n"
-            " && document.body.dataset.state === 'ready'",
-            before,
-        )
+        self.wait("n => sam2volApp.jobsEnded > n", before)
         return self.js("() => sam2volApp.lastJob")
 
     def state(self) -> dict:

@@ -227,7 +227,15 @@ def test_hidden_and_locked_objects(chromium, server):
     ws = server.app.state.store.get(page.state()["sid"])
     page.goto_slice(20)
     page.click(112, 120)  # object 1 on the mass
+    # the object the page makes active, at the moment it shows the change (a click made then
+    # goes to that object)
+    page.js(
+        """() => { let n = sam2volApp.changes; window.activeWhenShown = [];
+        Object.defineProperty(sam2volApp, "changes", { get: () => n,
+            set: (v) => { n = v; activeWhenShown.push(sam2volApp.active); } }); }"""
+    )
     page.changed(lambda: page.page.click("#add-object"))
+    assert page.js("() => activeWhenShown") == [2]
     page.click(60, 60)  # object 2 elsewhere
     one = ws.session.mask_stack(1).copy()
     red = tuple(int(page.state()["objects"][0]["color"][i : i + 2], 16) for i in (1, 3, 5))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -51,7 +52,8 @@ def test_bad_options(args, message, tmp_path):
     assert message in out.stderr and "Traceback" not in out.stderr
 
 
-def test_serves_the_page(tmp_path):
+def start_serve(tmp_path) -> tuple[subprocess.Popen, int, dict]:
+    """``sam2vol serve`` on a free port, once it answers; returns it, its port and its info."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -64,17 +66,21 @@ def test_serves_the_page(tmp_path):
         encoding="utf-8",
         errors="replace",
     )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info", timeout=2) as r:
+                return process, port, json.load(r)
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the server did not start: {process.communicate()[0]}")
+            time.sleep(0.2)
+
+
+def test_serves_the_page(tmp_path):
+    process, port, info = start_serve(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info", timeout=2) as r:
-                    info = json.load(r)
-                break
-            except OSError:
-                assert process.poll() is None, process.stdout.read()
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
         assert info["engine"] == "default" and info["data_dir"] == tmp_path.name
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
             assert b"sam2vol" in r.read()
@@ -82,3 +88,30 @@ def test_serves_the_page(tmp_path):
         process.terminate()
         output = process.communicate(timeout=20)[0]
     assert f"open http://127.0.0.1:{port}/" in output
+
+
+def test_ctrl_c_stops_the_server_while_a_page_is_open(tmp_path):
+    """An open page's event streams never end by themselves: one Ctrl+C must still stop it."""
+    process, port, _ = start_serve(tmp_path)
+    base = f"http://127.0.0.1:{port}/api"
+    try:
+        request = urllib.request.Request(
+            f"{base}/sessions",
+            data=json.dumps({"sample": "lung2"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as r:
+            sid = json.load(r)["sid"]
+        # what an open page holds: the session's change stream
+        stream = urllib.request.urlopen(f"{base}/sessions/{sid}/changes", timeout=30)
+        assert stream.readline().startswith(b"data: ")
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=15)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    stream.read()  # the server ended it (the read does not hang)
+    stream.close()

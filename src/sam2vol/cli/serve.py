@@ -64,9 +64,8 @@ def serve(
     from sam2vol.web.config import ServerConfig, default_state_dir
 
     try:
-        import uvicorn
-
         from sam2vol.web.app import create_app
+        from sam2vol.web.server import make_server
     except ImportError as exc:
         raise InputError(f"serve needs the web extra: pip install 'sam2vol[web]' ({exc})") from exc
     options = engine_options(engine, checkpoint=checkpoint, config=config)
@@ -124,7 +123,7 @@ def serve(
     typer.echo(
         f"sessions are autosaved in {settings.state_dir}; memory budget {budget} MB", err=True
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    make_server(create_app(settings), host=host, port=port).run()
 
 
 def allowed_hosts(host: str, extra: list[str]) -> tuple[str, ...] | None:

@@ -25,23 +25,28 @@ class BackgroundServer:
     _thread: threading.Thread
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Shut down (pending autosaves are written) and wait for the thread."""
+        """Shut down (pending autosaves are written) and wait for the thread.
+
+        Raises:
+            RuntimeError: The server is still running after ``timeout`` seconds.
+        """
         self._server.should_exit = True
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise RuntimeError(f"the web server did not stop within {timeout:g} s")
 
 
 def serve_in_background(config: ServerConfig, host: str = "127.0.0.1") -> BackgroundServer:
     """Start the app with uvicorn on a free port of ``host``; returns once it accepts requests."""
-    import uvicorn
-
     from sam2vol.web.app import create_app
+    from sam2vol.web.server import make_server
 
     app = create_app(config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = make_server(app)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="sam2vol-server", daemon=True
     )

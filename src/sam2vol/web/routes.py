@@ -191,6 +191,8 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
             return {"job": None}
         deadline = asyncio.get_running_loop().time() + wait
         while current.running and asyncio.get_running_loop().time() < deadline:
+            if store.closing.is_set():
+                break
             await asyncio.sleep(JOB_POLL_S)
         return {"job": asdict(current.snapshot())}
 
@@ -202,7 +204,7 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
         async def stream():
             nonlocal ws
             seen, quiet = since, 0.0
-            while True:
+            while not store.closing.is_set():
                 ws = store.peek(sid) or ws  # closed to disk and reopened: follow the new one
                 if ws.deleted:
                     yield f"data: {json.dumps({'deleted': True})}\n\n"
@@ -229,7 +231,7 @@ def build_router(store: SessionStore, config: ServerConfig) -> APIRouter:
 
         async def stream():
             since, version, quiet = 0, -1, 0.0
-            while True:
+            while not store.closing.is_set():
                 current = ws.job
                 if current is None:
                     yield "data: {}\n\n"

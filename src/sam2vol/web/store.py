@@ -70,6 +70,8 @@ class SessionStore:
         self.loading = threading.Lock()
         self.saver = MaskSaver()
         self.closed_for_memory = 0
+        # Set when the server stops: event streams and long polls end, so it stops promptly.
+        self.closing = threading.Event()
         self.drop_expired()
 
     # ----- opening ---------------------------------------------------------------------------

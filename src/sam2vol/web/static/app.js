@@ -34,7 +34,9 @@ const app = {
   queue: Promise.resolve(),
   jobRunning: false,
   returnTo: null,  // where the view goes back to when the running job ends
+  pushed: -1,  // the newest version the change stream announced
   lastJob: null,
+  jobsEnded: 0,
   progressEvents: 0,
   reached: [],
   checked: [],
@@ -503,11 +505,15 @@ async function applyChange(result, t0) {
   if (result.state.job && result.state.job.state === "running") await watchJob();
 }
 
-/** Send a change; changes run one after another in the order made. */
-function change(path, body, t0 = null) {
+/**
+ * Send a change; changes run one after another in the order made. ``onAnswer(result)`` runs as
+ * the answer arrives, before the page shows it (app.state is still the state before).
+ */
+function change(path, body, t0 = null, onAnswer = null) {
   const run = async () => {
     try {
       const result = await api.post(`sessions/${app.sid}/${path}`, { ...body, version: version() });
+      if (onAnswer) onAnswer(result);
       await applyChange(result, t0);
     } catch (err) {
       viewer.pending = null;
@@ -567,13 +573,22 @@ function followChanges(sid) {
       showBanner("this session was deleted in another tab");
       return;
     }
+    app.pushed = Math.max(app.pushed, pushed.version);
     // after the changes this page is sending (their answers carry the new version)
     app.queue = app.queue.then(async () => {
-      if (sid !== app.sid || app.jobRunning || !app.state) return;
+      if (sid !== app.sid || jobWatch || !app.state) return;
       if (pushed.version <= app.state.revision && !pushed.busy) return;
       try { await reloadState(); } catch (_) { /* the next push or a change retries */ }
     });
   };
+}
+
+/** Load the session's state after the changes queued now (a push the page let pass). */
+function reloadWhenIdle(sid) {
+  app.queue = app.queue.then(async () => {
+    if (sid !== app.sid || jobWatch || !app.state || app.pushed <= app.state.revision) return;
+    try { await reloadState(); } catch (_) { /* the next push or a change retries */ }
+  });
 }
 
 async function onPoint(row, col, positive, t0) {
@@ -662,11 +677,13 @@ function addObject() {
   if (!ready()) return;
   const name = $("object-name").value.trim() || null;
   const color = $("object-color").value;
-  const before = Math.max(0, ...app.state.objects.map((o) => o.id));
-  return change("objects", { name, color, ...focus() }).then(() => {
-    const ids = app.state.objects.map((o) => o.id);
-    const created = Math.max(0, ...ids);
+  // The new object is active as soon as the answer comes (a click right after goes to it).
+  const activate = (result) => {
+    const before = Math.max(0, ...app.state.objects.map((o) => o.id));
+    const created = Math.max(0, ...result.state.objects.map((o) => o.id));
     if (created > before) app.active = created;
+  };
+  return change("objects", { name, color, ...focus() }, null, activate).then(() => {
     $("object-name").value = "";
     nextColor();
     renderObjects();
@@ -746,10 +763,12 @@ function showJob(snap) {
  * Follow the session's running job to its end, then show its final state. One watch at a time:
  * the page can learn of a job twice (the propagate answer and the change stream), and both wait
  * for the same watch. At the end the view goes back to ``app.returnTo`` (a view and slice), if set.
+ * The change stream stays out of the way until the watch has shown the final state; a change
+ * pushed meanwhile is loaded after it.
  */
 let jobWatch = null;
 function watchJob() {
-  if (!jobWatch) jobWatch = followToEnd().finally(() => { jobWatch = null; });
+  if (!jobWatch) jobWatch = followToEnd();
   return jobWatch;
 }
 
@@ -757,20 +776,31 @@ async function followToEnd() {
   app.jobRunning = true;
   setBodyState();
   const sid = app.sid;
-  const snap = await followJob(sid, (s) => {
-    app.progressEvents += 1;
-    showJob(s);
-    if (s.kind === "propagate" && s.slices.length) onSlicesReached(s.slices);
-  });
-  if (sid !== app.sid) return;
-  app.jobRunning = false;
-  app.lastJob = snap;
-  showJob(snap);
+  let snap = null;
+  let state = null;
+  let failure = null;
   try {
-    const state = await api.get(`sessions/${sid}`);
+    snap = await followJob(sid, (s) => {
+      app.progressEvents += 1;
+      showJob(s);
+      if (s.kind === "propagate" && s.slices.length) onSlicesReached(s.slices);
+    });
+    if (sid !== app.sid) return;
+    showJob(snap);
+    try { state = await api.get(`sessions/${sid}`); } catch (err) { failure = err; }
+  } finally {
+    jobWatch = null;  // (this runs after the first await: jobWatch is this call's promise)
+  }
+  // From here to the job's end signals nothing waits: the page is ready, shows the final state
+  // and is back on its slice at once.
+  app.jobRunning = false;
+  if (state) {
     app.maskGen += 1;
     applyState(state);
-  } catch (err) { report(err); reconnect(sid); }
+  } else {
+    report(failure);
+    reconnect(sid);
+  }
   if (snap && snap.state === "failed") report(new Error(snap.error));
   if (snap && snap.state === "cancelled") showBanner(snap.message, "info");
   const back = app.returnTo;
@@ -778,6 +808,9 @@ async function followToEnd() {
   if (back && back.view === app.view) app.slices[app.view] = back.slice;
   updateSliceBar();
   drawStrip();
+  app.lastJob = snap;
+  app.jobsEnded += 1;  // (a test hook: the job is over for the page)
+  if (app.state && app.pushed > app.state.revision) reloadWhenIdle(sid);
   await render();
 }
 
@@ -840,14 +873,11 @@ async function propagate() {
     body.version = version();
     app.returnTo = back;  // (a watch the change stream starts goes back there too)
     const state = await api.post(`sessions/${app.sid}/propagate`, body);
-    // The change stream may have shown the job already: a watch follows it, or has followed it
-    // to its end (the page shows a newer state than this answer). Watching again would move the
-    // view back a second time, after the user went on.
-    if (jobWatch) await jobWatch;
-    else if (state.revision >= version()) {
-      applyState(state);
-      await watchJob();
-    }
+    // The change stream may have shown the job already: a watch follows it (wait for that one),
+    // or has followed it to its end (the page shows a newer state than this answer, and the view
+    // went back: nothing left to do).
+    if (!jobWatch && state.revision >= version()) applyState(state);
+    if (jobWatch || app.returnTo) await watchJob();
   } catch (err) {
     app.returnTo = null;
     if (!(await staleChange(err))) report(err);
@@ -865,6 +895,7 @@ async function stop() {
 function resetView() {
   app.state = null;
   app.returnTo = null;
+  app.pushed = -1;
   app.initialized = false;
   app.maskGen += 1;
   images.clear();
