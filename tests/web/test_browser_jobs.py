@@ -135,3 +135,86 @@ def test_a_change_while_the_page_reads_the_jobs_final_state(chromium, server, sl
     page.wait("() => sam2volApp.state.objects[0].name === 'renamed'")
     page.goto_slice(5)
     assert_stays_on_slice_5(page)
+
+
+def test_a_reload_overtaken_by_the_jobs_end_is_dropped(chromium, server, slow_jobs):
+    """The stream's reload (sent mid-job) answers only after the job's watch has ended.
+
+    Its state is older and says the job still runs: showing it would take the page back in
+    time, and following that job again would move the view after the user went on.
+    """
+    page = clicked_on_slice_20(chromium, server)
+    sid = page.state()["sid"]
+    ended = page.js("() => sam2volApp.jobsEnded")
+    held = {}
+
+    def hold_propagate(route):
+        held["post"] = (route, route.fetch())
+
+    def hold_first_reload(route):
+        if route.request.method == "GET" and "post" in held and "get" not in held:
+            held["get"] = (route, route.fetch())  # read mid-job, answered below
+        else:
+            route.continue_()
+
+    page.page.route("**/propagate", hold_propagate)
+    page.page.route(re.compile(rf".*/api/sessions/{sid}$"), hold_first_reload)
+    page.js(WATCH_REVISIONS)
+    page.page.click("#propagate")
+    deadline = time.monotonic() + 30
+    while "get" not in held:  # the stream's reload goes out (the page waits for the answer)
+        assert time.monotonic() < deadline, "the page did not reload from the change stream"
+        page.page.wait_for_timeout(50)
+    route, response = held["post"]
+    route.fulfill(response=response)  # the answer starts the watch, which ends
+    page.wait(ENDED, ended)
+    page.wait("() => sam2volApp.drawn && sam2volApp.drawn.slice === 20")
+    page.goto_slice(5)
+    route, response = held["get"]
+    assert json.loads(response.text())["job"]["state"] == "running"
+    route.fulfill(response=response)
+    page.page.wait_for_timeout(1000)
+    assert page.js("() => sam2volApp.jobsEnded") == ended + 1
+    assert_stays_on_slice_5(page)
+
+
+def test_a_session_left_while_its_job_runs_does_not_hold_the_next(chromium, server, slow_jobs):
+    """Another tab propagates on session A while this page goes to session B."""
+    page = clicked_on_slice_20(chromium, server)
+    a = page.state()["sid"]
+    store = server.app.state.store
+    request = urllib.request.Request(
+        f"{server.url}api/sessions",
+        data=json.dumps({"sample": "lung2"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        b = json.load(response)["sid"]
+    assert store.get(b).job.wait(60)  # B is loaded
+
+    started = []
+
+    def meanwhile(route):  # while the page asks for B, A's job starts; the page watches it
+        if route.request.method == "GET" and not started:
+            started.append(True)
+            body = json.dumps({"version": store.get(a).revision}).encode()
+            post = urllib.request.Request(
+                f"{server.url}api/sessions/{a}/propagate",
+                data=body,
+                headers={"Content-Type": "application/json"},
+            )
+            urllib.request.urlopen(post, timeout=30).close()
+            page.wait("() => sam2volApp.jobRunning")
+        route.continue_()
+
+    page.page.route(re.compile(rf".*/api/sessions/{b}$"), meanwhile)
+    page.js(f"() => {{ location.hash = '#session={b}'; }}")
+    page.wait(f"() => sam2volApp.sid === '{b}' && document.body.dataset.state === 'ready'")
+    assert store.get(a).job.wait(60)
+    page.page.wait_for_timeout(500)  # A's watch ends: B is not touched
+    assert page.js("() => [sam2volApp.sid, sam2volApp.jobRunning]") == [b, False]
+    assert page.js("() => document.body.dataset.state") == "ready"
+    assert page.state()["objects"] == []  # nothing of A's job shows in B
+    page.click(112, 120)  # B takes clicks
+    assert page.voxels() > 0
+    assert page.errors == []

@@ -24,12 +24,18 @@ class BackgroundServer:
     _server: object
     _thread: threading.Thread
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """Shut down (pending autosaves are written) and wait for the thread.
+
+        Args:
+            timeout: Seconds to wait; default: the server's grace for running requests, plus 10.
 
         Raises:
             RuntimeError: The server is still running after ``timeout`` seconds.
         """
+        from sam2vol.web.server import GRACE_S
+
+        timeout = GRACE_S + 10.0 if timeout is None else timeout
         self._server.should_exit = True
         self._thread.join(timeout)
         if self._thread.is_alive():

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uvicorn
 
-GRACE_S = 3.0  # requests still running this long after a stop are cancelled
+# Requests still running this long after a stop are cancelled (the event streams and long polls
+# end at once; this is for real work: a save, an upload). Writes are atomic, so a cancelled one
+# leaves nothing half-written.
+GRACE_S = 30.0
 
 
 class Server(uvicorn.Server):
@@ -17,7 +20,9 @@ class Server(uvicorn.Server):
     """
 
     async def shutdown(self, sockets=None) -> None:
-        self.config.app.state.store.closing.set()
+        store = getattr(getattr(self.config.app, "state", None), "store", None)
+        if store is not None:
+            store.closing.set()
         await super().shutdown(sockets)
 
 

@@ -37,6 +37,7 @@ const app = {
   pushed: -1,  // the newest version the change stream announced
   lastJob: null,
   jobsEnded: 0,
+  applied: 0,  // states applied so far (a reload whose answer was overtaken drops it)
   progressEvents: 0,
   reached: [],
   checked: [],
@@ -120,6 +121,7 @@ function setBodyState() {
 
 function applyState(state) {
   app.state = state;
+  app.applied += 1;
   app.coverage = new Map(state.objects.map((o) => [o.id, new Set(o.covered)]));
   if (state.status === "ready" && !app.initialized) initViews();
   if (state.objects.length && !state.objects.some((o) => o.id === app.active)) {
@@ -539,8 +541,15 @@ const version = () => (app.state ? app.state.revision : undefined);
 /** Reload the session's state and redraw (after another tab's change). */
 async function reloadState() {
   const sid = app.sid;
+  const applied = app.applied;
   const state = await api.get(`sessions/${sid}`);
   if (sid !== app.sid) return;
+  // Another state was shown while this one was on its way (a job's watch ended, say): that one
+  // is newer, as reloads wait while a watch runs. An older state could claim a job still runs.
+  if (app.applied !== applied) {
+    if (app.pushed > app.state.revision) reloadWhenIdle(sid);
+    return;
+  }
   app.maskGen += 1;
   app.followed += 1;
   applyState(state);
@@ -576,7 +585,7 @@ function followChanges(sid) {
     app.pushed = Math.max(app.pushed, pushed.version);
     // after the changes this page is sending (their answers carry the new version)
     app.queue = app.queue.then(async () => {
-      if (sid !== app.sid || jobWatch || !app.state) return;
+      if (sid !== app.sid || watching() || !app.state) return;
       if (pushed.version <= app.state.revision && !pushed.busy) return;
       try { await reloadState(); } catch (_) { /* the next push or a change retries */ }
     });
@@ -586,7 +595,7 @@ function followChanges(sid) {
 /** Load the session's state after the changes queued now (a push the page let pass). */
 function reloadWhenIdle(sid) {
   app.queue = app.queue.then(async () => {
-    if (sid !== app.sid || jobWatch || !app.state || app.pushed <= app.state.revision) return;
+    if (sid !== app.sid || watching() || !app.state || app.pushed <= app.state.revision) return;
     try { await reloadState(); } catch (_) { /* the next push or a change retries */ }
   });
 }
@@ -766,30 +775,43 @@ function showJob(snap) {
  * The change stream stays out of the way until the watch has shown the final state; a change
  * pushed meanwhile is loaded after it.
  */
-let jobWatch = null;
+let jobWatch = null;  // { sid, done }: the watch running, and its session
+const watching = () => jobWatch !== null && jobWatch.sid === app.sid;
 function watchJob() {
-  if (!jobWatch) jobWatch = followToEnd();
-  return jobWatch;
+  if (!watching()) {
+    const watch = { sid: app.sid, done: null };
+    jobWatch = watch;
+    watch.done = followToEnd(watch);
+  }
+  return jobWatch.done;
 }
 
-async function followToEnd() {
+async function followToEnd(watch) {
   app.jobRunning = true;
   setBodyState();
-  const sid = app.sid;
+  const sid = watch.sid;
   let snap = null;
   let state = null;
   let failure = null;
   try {
-    snap = await followJob(sid, (s) => {
-      app.progressEvents += 1;
-      showJob(s);
-      if (s.kind === "propagate" && s.slices.length) onSlicesReached(s.slices);
-    });
-    if (sid !== app.sid) return;
-    showJob(snap);
-    try { state = await api.get(`sessions/${sid}`); } catch (err) { failure = err; }
+    for (;;) {
+      state = null;
+      snap = await followJob(sid, (s) => {
+        if (sid !== app.sid) return;  // (the page went to another session)
+        app.progressEvents += 1;
+        showJob(s);
+        if (s.kind === "propagate" && s.slices.length) onSlicesReached(s.slices);
+      });
+      if (sid !== app.sid) return;  // (startSession reset jobRunning)
+      showJob(snap);
+      try { state = await api.get(`sessions/${sid}`); } catch (err) { failure = err; }
+      if (sid !== app.sid) return;
+      // the job's progress could not be read, but it still runs: follow it again
+      if (!(state && state.job && state.job.state === "running")) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   } finally {
-    jobWatch = null;  // (this runs after the first await: jobWatch is this call's promise)
+    if (jobWatch === watch) jobWatch = null;
   }
   // From here to the job's end signals nothing waits: the page is ready, shows the final state
   // and is back on its slice at once.
@@ -876,8 +898,8 @@ async function propagate() {
     // The change stream may have shown the job already: a watch follows it (wait for that one),
     // or has followed it to its end (the page shows a newer state than this answer, and the view
     // went back: nothing left to do).
-    if (!jobWatch && state.revision >= version()) applyState(state);
-    if (jobWatch || app.returnTo) await watchJob();
+    if (!watching() && state.revision >= version()) applyState(state);
+    if (watching() || app.returnTo) await watchJob();
   } catch (err) {
     app.returnTo = null;
     if (!(await staleChange(err))) report(err);
@@ -896,6 +918,7 @@ function resetView() {
   app.state = null;
   app.returnTo = null;
   app.pushed = -1;
+  app.jobRunning = false;  // (a watch of the session before ends without touching this one)
   app.initialized = false;
   app.maskGen += 1;
   images.clear();
