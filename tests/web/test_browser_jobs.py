@@ -218,3 +218,26 @@ def test_a_session_left_while_its_job_runs_does_not_hold_the_next(chromium, serv
     page.click(112, 120)  # B takes clicks
     assert page.voxels() > 0
     assert page.errors == []
+
+
+def test_a_job_whose_progress_cannot_be_read_for_a_while_is_followed_to_its_end(
+    chromium, server, slow_jobs
+):
+    """The job's event stream and its poll fail once while it runs: the page follows it again."""
+    page = clicked_on_slice_20(chromium, server)
+    ended = page.js("() => sam2volApp.jobsEnded")
+    failed = []
+
+    def fail_once(route):
+        if "/job" in route.request.url:  # the poll after the stream failed: the watch gives up
+            if failed:
+                return route.continue_()
+            failed.append(route.request.url)
+        route.abort()
+
+    page.page.route(re.compile(r".*/api/sessions/[^/]+/(events|job)(\?.*)?$"), fail_once)
+    page.page.click("#propagate")
+    page.wait(ENDED, ended)
+    assert failed
+    assert page.js("() => [sam2volApp.lastJob.state, sam2volApp.jobsEnded]") == ["done", ended + 1]
+    assert page.js("() => [sam2volApp.state.job.state, sam2volApp.slices.axial]") == ["done", 20]
