@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import re
 import time
-import urllib.request
 
 import pytest
 
 from sam2vol.web import jobs
+from tests.web.conftest import call
 from tests.web.test_browser import VIEWPORT, Page
 
 ENDED = "n => sam2volApp.jobsEnded > n && document.body.dataset.state === 'ready'"
@@ -90,13 +90,8 @@ def test_the_change_stream_sees_the_job_before_the_propagate_answer(
 
 def rename(server, sid: str, name: str) -> None:
     """Another tab's change, made through the API (the page hears of it on its change stream)."""
-    request = urllib.request.Request(
-        f"{server.url}api/sessions/{sid}/objects/1/edit",
-        data=json.dumps({"name": name}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 200
+    status, answer = call(server.url, "POST", f"api/sessions/{sid}/objects/1/edit", {"name": name})
+    assert status == 200, answer
 
 
 @pytest.mark.parametrize("change", ["before the final state is read", "after it was read"])
@@ -183,13 +178,9 @@ def test_a_session_left_while_its_job_runs_does_not_hold_the_next(chromium, serv
     page = clicked_on_slice_20(chromium, server)
     a = page.state()["sid"]
     store = server.app.state.store
-    request = urllib.request.Request(
-        f"{server.url}api/sessions",
-        data=json.dumps({"sample": "lung2"}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        b = json.load(response)["sid"]
+    status, opened = call(server.url, "POST", "api/sessions", {"sample": "lung2"})
+    assert status == 200, opened
+    b = opened["sid"]
     assert store.get(b).job.wait(60)  # B is loaded
 
     started = []
@@ -197,13 +188,9 @@ def test_a_session_left_while_its_job_runs_does_not_hold_the_next(chromium, serv
     def meanwhile(route):  # while the page asks for B, A's job starts; the page watches it
         if route.request.method == "GET" and not started:
             started.append(True)
-            body = json.dumps({"version": store.get(a).revision}).encode()
-            post = urllib.request.Request(
-                f"{server.url}api/sessions/{a}/propagate",
-                data=body,
-                headers={"Content-Type": "application/json"},
-            )
-            urllib.request.urlopen(post, timeout=30).close()
+            body = {"version": store.get(a).revision}
+            status, answer = call(server.url, "POST", f"api/sessions/{a}/propagate", body)
+            assert status == 200, answer
             page.wait("() => sam2volApp.jobRunning")
         route.continue_()
 

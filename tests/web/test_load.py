@@ -9,14 +9,11 @@ test at 128x128x50 under a budget scaled alike (room for 4 sessions) runs with e
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import nibabel as nib
@@ -24,6 +21,7 @@ import numpy as np
 import pytest
 
 from sam2vol.web.limits import session_cost
+from tests.web.conftest import call
 
 N_SESSIONS = 16
 N_CLIENTS = 4
@@ -47,17 +45,6 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmHWM")
-
-
-def call(base: str, method: str, path: str, body=None, timeout: float = 300):
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if data else {}
-    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
 
 
 def run_load(tmp_path: Path, shape: tuple[int, int, int], budget_mb: int, deadline_s: float):

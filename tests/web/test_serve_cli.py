@@ -12,6 +12,8 @@ import urllib.request
 
 import pytest
 
+from tests.web.conftest import call
+
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -95,13 +97,9 @@ def test_ctrl_c_stops_the_server_while_a_page_is_open(tmp_path):
     process, port, _ = start_serve(tmp_path)
     base = f"http://127.0.0.1:{port}/api"
     try:
-        request = urllib.request.Request(
-            f"{base}/sessions",
-            data=json.dumps({"sample": "lung2"}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as r:
-            sid = json.load(r)["sid"]
+        status, opened = call(base, "POST", "/sessions", {"sample": "lung2"})
+        assert status == 200, opened
+        sid = opened["sid"]
         # what an open page holds: the session's change stream
         stream = urllib.request.urlopen(f"{base}/sessions/{sid}/changes", timeout=30)
         assert stream.readline().startswith(b"data: ")

@@ -9,19 +9,16 @@ import urllib.request
 from sam2vol.web.background import serve_in_background
 from sam2vol.web.config import ServerConfig
 from sam2vol.web.jobs import Job
+from tests.web.conftest import call
 
 
 def test_a_stop_ends_the_streams_and_long_polls_of_a_running_job(tmp_path):
     server = serve_in_background(ServerConfig(state_dir=tmp_path / "state"))
     stopped, ws = False, None
     try:
-        request = urllib.request.Request(
-            f"{server.url}api/sessions",
-            data=json.dumps({"sample": "lung2"}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            sid = json.load(response)["sid"]
+        status, opened = call(server.url, "POST", "api/sessions", {"sample": "lung2"})
+        assert status == 200, opened
+        sid = opened["sid"]
         store = server.app.state.store
         ws = store.get(sid)
         assert ws.job.wait(60)
